@@ -1,0 +1,427 @@
+"""The run configuration: dataclass schema, TOML load/save, overrides, validation (no torch).
+
+Every field carries the metadata the TUI's parameter form is generated from:
+a label, a one-line help, a unit, bounds or choices, and whether it is one of
+the few parameters a user must look at (`required`) or an advanced one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+from trainer.text import LANGUAGES
+
+DEFAULT_ALIGNMENT_TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+def param(default: Any, label: str, help: str, *, unit: str = "", min: float | None = None,
+          max: float | None = None, choices: tuple[Any, ...] | None = None,
+          required: bool = False, path: bool = False) -> Any:
+    """A config field with the metadata the parameter form and the validator use."""
+    meta = {"label": label, "help": help, "unit": unit, "min": min, "max": max,
+            "choices": choices, "required": required, "path": path}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    """Which recordings to train on and how to turn them into features."""
+
+    dataset: str = param("", "Dataset", "Folder in LJSpeech format (metadata.csv + wavs/)",
+                         required=True, path=True)
+    language: str = param("en", "Language", "Language of the transcripts; picks alphabet and cleaner",
+                          choices=tuple(LANGUAGES), required=True)
+    val_fraction: float = param(0.05, "Validation fraction", "Share of clips held out for validation",
+                                min=0.0, max=0.5)
+    seed: int = param(1234, "Split seed", "Seed of the train/validation split and of `fraction`",
+                      min=0, max=2**31 - 1)
+    fraction: float = param(1.0, "Data fraction", "Use a seeded random part of the clips (1 = all)",
+                            min=0.001, max=1.0)
+    sample_rate: int = param(22050, "Sample rate", "Rate every clip must have", unit="Hz",
+                             min=8000, max=48000)
+    resample: bool = param(False, "Resample", "Resample clips whose rate differs instead of refusing them")
+    n_fft: int = param(1024, "FFT size", "STFT window length in samples", min=256, max=4096)
+    hop: int = param(256, "Hop length", "STFT hop in samples", unit="samples", min=64, max=1024)
+    win: int = param(1024, "Window length", "STFT window in samples", unit="samples", min=256, max=4096)
+    n_mels: int = param(80, "Mel bands", "Number of mel filterbank channels", min=20, max=256)
+    fmin: float = param(0.0, "Lowest frequency", "Lower edge of the mel filterbank", unit="Hz",
+                        min=0.0, max=4000.0)
+    fmax: float = param(8000.0, "Highest frequency", "Upper edge of the mel filterbank", unit="Hz",
+                        min=1000.0, max=24000.0)
+    alignment_text: str = param(DEFAULT_ALIGNMENT_TEXT, "Alignment sentence",
+                                "Spoken at each checkpoint to draw the alignment picture")
+
+
+@dataclass
+class ModelConfig:
+    """Which model and how large."""
+
+    name: str = param("tacotron2", "Model", "Model architecture", choices=("tacotron2",))
+    preset: str = param("full", "Size preset",
+                        "`full` = the published Tacotron2 sizes; `tiny` for CPU demos and tests",
+                        choices=("full", "tiny"))
+    dropout: float = param(0.1, "Dropout", "Decoder and attention dropout", min=0.0, max=0.9)
+
+
+@dataclass
+class TrainConfig:
+    """How long and how to optimise."""
+
+    epochs: int = param(500, "Epochs", "Passes over the training clips", min=1, max=1_000_000,
+                        required=True)
+    max_steps: int = param(0, "Max steps", "Stop after this many optimiser steps (0 = no limit)",
+                           unit="steps", min=0, max=10**9)
+    batch_size: int = param(32, "Batch size", "Clips per step; lower it on out-of-memory errors",
+                            min=1, max=4096, required=True)
+    learning_rate: float = param(1e-3, "Learning rate", "Adam step size", min=1e-7, max=1.0)
+    weight_decay: float = param(1e-6, "Weight decay", "L2 penalty of Adam", min=0.0, max=1.0)
+    grad_clip: float = param(1.0, "Gradient clip", "Max gradient norm (0 = off)", min=0.0, max=1000.0)
+    precision: str = param("auto", "Precision",
+                           "auto = bf16 where the GPU supports it, else fp32; fp16 uses a grad scaler",
+                           choices=("auto", "fp32", "bf16", "fp16"))
+    pretrained: str = param("", "Pretrained model",
+                            "Warm start from a voxtop checkpoint or NVIDIA's Tacotron2 file (empty = none)",
+                            required=True, path=True)
+    guided_attention_weight: float = param(1.0, "Guided attention weight",
+                                           "Weight of the diagonal attention prior (0 = off)",
+                                           min=0.0, max=100.0)
+    guided_attention_sigma: float = param(0.2, "Guided attention sigma",
+                                          "Width of the diagonal band", min=0.01, max=1.0)
+    seed: int = param(1234, "Seed", "Seed of weights, shuffling and dropout", min=0, max=2**31 - 1)
+    log_every_steps: int = param(10, "Log every", "Steps between progress lines and train records",
+                                 unit="steps", min=1, max=100_000)
+    eval_every_steps: int = param(0, "Validate every", "Steps between validations (0 = each epoch)",
+                                  unit="steps", min=0, max=10**9)
+    max_decoder_steps: int = param(1000, "Max decoder steps",
+                                   "Frame limit of free-running inference (alignment sentence)",
+                                   unit="frames", min=10, max=100_000)
+
+
+@dataclass
+class CheckpointConfig:
+    """When checkpoints are written and which are kept."""
+
+    every_steps: int = param(1000, "Checkpoint every", "Steps between checkpoints (0 = off)",
+                             unit="steps", min=0, max=10**9)
+    every_minutes: float = param(0.0, "Checkpoint every (time)", "Minutes between checkpoints (0 = off)",
+                                 unit="min", min=0.0, max=10_000.0)
+    max_to_keep: int = param(5, "Keep newest", "Newest checkpoints kept by rotation (0 = keep all)",
+                             min=0, max=100_000)
+    backup_every_steps: int = param(0, "Backup every",
+                                    "Checkpoints at multiples of this step are never rotated (0 = none)",
+                                    unit="steps", min=0, max=10**9)
+    keep_best: int = param(3, "Keep best", "Lowest-validation-loss checkpoints kept by rotation",
+                           min=1, max=1000)
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, early stopping and the overtraining detector."""
+
+    reduce_lr_on_plateau: bool = param(False, "Reduce LR on plateau",
+                                       "Multiply the learning rate by `plateau_factor` when val loss stalls")
+    plateau_patience: int = param(5, "Plateau patience", "Validations without improvement before reducing",
+                                  min=1, max=10_000)
+    plateau_factor: float = param(0.5, "Plateau factor", "Learning-rate multiplier", min=0.01, max=0.99)
+    early_stop: bool = param(False, "Early stopping",
+                             "Stop when val loss stops improving or overtraining is detected")
+    es_patience: int = param(10, "Early-stop patience", "Validations without improvement before stopping",
+                             min=1, max=10_000)
+    es_min_delta: float = param(0.0, "Early-stop min delta", "Smallest decrease that counts as improvement",
+                                min=0.0, max=10.0)
+    overtraining: bool = param(True, "Overtraining detector", "Watch val vs. train loss for overtraining")
+    overtraining_smoothing: float = param(0.6, "Detector smoothing", "EMA weight of the detector (0 = none)",
+                                          min=0.0, max=0.999)
+    overtraining_patience: int = param(5, "Detector patience",
+                                       "Validations above the minimum before it calls overtraining",
+                                       min=1, max=10_000)
+
+
+@dataclass
+class DeviceConfig:
+    """Where the trainer runs."""
+
+    accelerator: str = param("auto", "Accelerator", "auto = CUDA when available, else CPU",
+                             choices=("auto", "cuda", "cpu"))
+    gpus: list[int] = param([], "GPUs", "GPU indices to use (empty = the first / all with nproc)")
+    nproc: int = param(1, "Processes", "Training processes on this machine (DDP under torchrun)",
+                       min=1, max=64)
+
+
+@dataclass
+class Config:
+    """The whole run configuration, one section per TOML table."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One parameter of the schema, as the form and the validator see it."""
+
+    section: str
+    name: str
+    type: type
+    default: Any
+    label: str
+    help: str
+    unit: str
+    min: float | None
+    max: float | None
+    choices: tuple[Any, ...] | None
+    required: bool
+    path: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list[int]": list}
+
+
+def schema() -> list[FieldInfo]:
+    """Every parameter in section order, as `FieldInfo`."""
+    infos = []
+    for section, cls in SECTIONS.items():
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            infos.append(FieldInfo(section, f.name, _TYPES[str(f.type)], getattr(defaults, f.name),
+                                   m["label"], m["help"], m["unit"], m["min"], m["max"],
+                                   m["choices"], m["required"], m["path"]))
+    return infos
+
+
+def field_info(key: str) -> FieldInfo:
+    for info in schema():
+        if info.key == key:
+            return info
+    raise KeyError(key)
+
+
+# --- errors --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config, located as precisely as we can."""
+
+    key: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        return f"{where}{self.key}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """All the problems of a config at once, so a user fixes them in one go."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _fmt(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_value(info: FieldInfo, value: Any) -> tuple[Any, str | None]:
+    """(the value coerced to the field's type, or an error message saying what is allowed)."""
+    kind = info.type
+    if kind is bool:
+        if not isinstance(value, bool):
+            return value, f"{_fmt(value)} is not true or false"
+        return value, None
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return value, f"{_fmt(value)} is not a whole number"
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value, f"{_fmt(value)} is not a number"
+        value = float(value)
+        if not math.isfinite(value):
+            return value, f"{value} is not a finite number"
+    elif kind is str:
+        if not isinstance(value, str):
+            return value, f"{_fmt(value)} is not text (quote it)"
+    elif kind is list:
+        if not isinstance(value, list) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1024 for v in value):
+            return value, f"{_fmt(value)} is not a list of GPU indices like [0, 1]"
+        return value, None
+    if info.choices is not None and value not in info.choices:
+        return value, f"{_fmt(value)} is not one of {', '.join(_fmt(c) for c in info.choices)}"
+    lo, hi = info.min, info.max
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        unit = f" {info.unit}" if info.unit else ""
+        return value, f"{_fmt(value)} is out of range: allowed {_fmt(lo)} to {_fmt(hi)}{unit}"
+    return value, None
+
+
+def _line_of(text: str | None, section: str, key: str | None = None) -> int | None:
+    """The line where `[section]` (or `key` inside it) is written, for error messages."""
+    if text is None:
+        return None
+    current = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        header = re.match(r"^\[\s*([^\]\s]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"^{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | None = None,
+              base_dir: Path | None = None) -> Config:
+    """A validated Config from nested dicts; raises ConfigError listing every problem."""
+    problems: list[Problem] = []
+    sections: dict[str, Any] = {}
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            problems.append(Problem(section, f"unknown section [{section}]; sections are "
+                                    f"{', '.join(SECTIONS)}", source, _line_of(text, section)))
+            continue
+        if not isinstance(values, dict):
+            problems.append(Problem(section, "must be a table like [section]", source))
+            continue
+        sections[section] = values
+    by_key = {info.key: info for info in schema()}
+    kwargs: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for section, values in sections.items():
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            info = by_key.get(key)
+            line = _line_of(text, section, name)
+            if info is None:
+                known = ", ".join(i.name for i in schema() if i.section == section)
+                problems.append(Problem(key, f"unknown key; [{section}] takes {known}", source, line))
+                continue
+            value, error = check_value(info, value)
+            if error:
+                problems.append(Problem(key, error, source, line))
+                continue
+            if info.path and value and base_dir is not None:
+                value = str((base_dir / Path(value).expanduser()).resolve())
+            kwargs[section][name] = value
+    if problems:
+        raise ConfigError(problems)
+    config = Config(**{s: SECTIONS[s](**kw) for s, kw in kwargs.items()})
+    problems = cross_check(config)
+    if problems:
+        raise ConfigError([Problem(p.key, p.message, source, p.line) for p in problems])
+    return config
+
+
+def cross_check(config: Config) -> list[Problem]:
+    """Problems that involve more than one field."""
+    problems = []
+    d = config.data
+    if d.win > d.n_fft:
+        problems.append(Problem("data.win", f"{d.win} is larger than data.n_fft = {d.n_fft}"))
+    if d.hop > d.win:
+        problems.append(Problem("data.hop", f"{d.hop} is larger than data.win = {d.win}"))
+    if d.fmax > d.sample_rate / 2:
+        problems.append(Problem("data.fmax", f"{d.fmax:g} Hz is above half the sample rate "
+                                f"({d.sample_rate / 2:g} Hz)"))
+    if d.fmin >= d.fmax:
+        problems.append(Problem("data.fmin", f"{d.fmin:g} Hz must be below data.fmax = {d.fmax:g} Hz"))
+    return problems
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`section.key=value` → (section, key, value); the value is read as TOML, else as text."""
+    key, sep, raw_value = text.partition("=")
+    key = key.strip()
+    if not sep or key.count(".") != 1:
+        raise ConfigError([Problem(key or text, f"--set {text!r}: write it as section.key=value, "
+                                   "e.g. train.epochs=100")])
+    section, name = key.split(".")
+    try:
+        value = tomllib.loads(f"v = {raw_value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw_value.strip()
+    return section, name, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with every `section.key=value` override set."""
+    merged = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}
+    path_keys = {info.key for info in schema() if info.path}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        if f"{section}.{name}" in path_keys and isinstance(value, str) and value:
+            value = str(Path(value).expanduser().resolve())  # typed in a shell: relative to it
+        table = merged.setdefault(section, {})
+        if isinstance(table, dict):
+            table[name] = value
+    return merged
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a TOML config; relative paths resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem("config", f"{path} does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem("config", f"cannot read {path}: {exc}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError([Problem("config", f"not valid TOML: {exc}", str(path),
+                                   int(line.group(1)) if line else None)]) from None
+    raw = apply_overrides(raw, overrides or [])
+    return from_dict(raw, source=str(path), text=text, base_dir=path.parent.resolve())
+
+
+def dumps(config: Config) -> str:
+    """The config as TOML with every field spelled out."""
+    return tomli_w.dumps(config.to_dict())
+
+
+def save(config: Config, path: str | Path) -> None:
+    """Write the config as TOML (atomically: the reader never sees half a file)."""
+    from trainer.rundir import atomic_write_text
+
+    atomic_write_text(Path(path), dumps(config))
