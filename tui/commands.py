@@ -1,12 +1,212 @@
-"""The run-related subcommands of `voxtop` (train, resume, runs, checkpoints, ...) and the TUI door."""
+"""The run-related subcommands of `voxtop` (train, resume, runs, checkpoints) and the TUI door.
+
+None of this imports torch: the trainer always runs as its own process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trainer.rundir import RunDir, RunError, read_metrics
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def run_foreground(run: RunDir, checkpoint: Path | None = None) -> int:
+    """Run the trainer as a child, echoing its output to the terminal and appending it to train.log.
+
+    Ctrl-C reaches the child too (same process group), which saves and stops; we only wait.
+    """
+    from trainer.launch import trainer_command
+
+    command = trainer_command(run, checkpoint)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with open(run.log_path, "ab") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=_unbuffered_env())
+            assert process.stdout is not None
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+            return process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _unbuffered_env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from trainer import config as config_mod
+    from trainer.dataset import scan
+    from trainer.launch import prepare_run
+
+    try:
+        config = config_mod.load(args.config, args.set)
+    except config_mod.ConfigError as exc:
+        return _fail(f"invalid config:\n{exc}")
+    if not config.data.dataset:
+        return _fail(f"{args.config}: data.dataset is not set; name the dataset folder "
+                     "(or pass --set data.dataset=PATH)")
+    report = scan(config.data.dataset, config.data.language, config.data.sample_rate, config.data.resample)
+    if not report.valid:
+        lines = "\n".join(str(p) for p in report.errors[:20])
+        return _fail(f"dataset {config.data.dataset} is not valid:\n{lines}\n"
+                     f"(voxtop dataset check {config.data.dataset} lists every problem)")
+    try:
+        run = prepare_run(args.runs, config, args.name)
+    except RunError as exc:
+        return _fail(str(exc))
+    print(f"run directory: {run.path}", flush=True)
+    return run_foreground(run)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from trainer.rundir import resolve_run
+
+    try:
+        run = resolve_run(args.runs, args.run)
+        checkpoint = _checkpoint_arg(run, args.checkpoint)
+    except RunError as exc:
+        return _fail(str(exc))
+    if run.is_locked():
+        return _fail(f"{run.path} is already being trained; stop it first (voxtop runs shows it)")
+    if checkpoint is None and not run.checkpoints():
+        return _fail(f"{run.path} has no checkpoint to resume from")
+    return run_foreground(run, checkpoint)
+
+
+def _checkpoint_arg(run: RunDir, requested: str | None) -> Path | None:
+    if not requested:
+        return None
+    path = Path(requested)
+    if not path.is_file():
+        path = run.path / requested
+    if not path.is_file():
+        raise RunError(f"checkpoint {requested} does not exist (voxtop checkpoints {run.name} lists them)")
+    return path
+
+
+def run_summary(run: RunDir) -> dict[str, Any]:
+    """State, progress and the last losses of a run, for `voxtop runs`."""
+    status = run.read_status() or {}
+    summary: dict[str, Any] = {
+        "name": run.name, "path": str(run.path), "state": run.effective_state(status),
+        "step": status.get("step"), "total_steps": status.get("total_steps"), "epoch": status.get("epoch"),
+        "started_at": status.get("started_at"), "error": status.get("error"),
+        "train_loss": None, "val_loss": None, "attention_score": None,
+    }
+    for record in read_metrics(run.metrics_path):
+        if record["kind"] == "train":
+            summary["train_loss"] = record.get("loss")
+            summary["attention_score"] = record.get("attention_score")
+        elif record["kind"] == "val":
+            summary["val_loss"] = record.get("loss")
+    return summary
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from trainer.rundir import list_runs
+
+    summaries = [run_summary(run) for run in list_runs(args.runs)]
+    if args.json:
+        json.dump(summaries, sys.stdout, indent=2)
+        print()
+        return 0
+    if not summaries:
+        print(f"no runs in {args.runs}")
+        return 0
+    print(f"{'RUN':32} {'STATE':9} {'STEP':>13} {'EPOCH':>6} {'TRAIN':>8} {'VAL':>8} {'ATTN':>6}  STARTED")
+    for s in summaries:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s["started_at"])) if s["started_at"] else "-"
+        step = f"{_fmt(s['step'])}/{_fmt(s['total_steps'])}"
+        print(f"{s['name']:32} {s['state']:9} {step:>13} {_fmt(s['epoch']):>6} {_fmt(s['train_loss']):>8} "
+              f"{_fmt(s['val_loss']):>8} {_fmt(s['attention_score'], 3):>6}  {started}")
+    return 0
+
+
+def checkpoint_rows(run: RunDir) -> list[dict[str, Any]]:
+    """Resumable checkpoints, newest first, with the val loss and tags their records carry."""
+    recorded = {}
+    for record in read_metrics(run.metrics_path):
+        if record["kind"] == "checkpoint":
+            recorded[record["step"]] = record
+    rows = []
+    for found in reversed(run.checkpoints()):
+        record = recorded.get(found.step, {})
+        rows.append({"step": found.step, "path": str(found.path), "time": found.mtime,
+                     "size_mb": round(found.size / 2**20, 2), "val_loss": record.get("val_loss"),
+                     "tags": record.get("tags", [])})
+    return rows
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> int:
+    from trainer.rundir import resolve_run
+
+    try:
+        run = resolve_run(args.runs, args.run)
+    except RunError as exc:
+        return _fail(str(exc))
+    rows = checkpoint_rows(run)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        print()
+        return 0
+    if not rows:
+        print(f"{run.name}: no checkpoints yet")
+        return 0
+    print(f"{'STEP':>9}  {'SAVED':16}  {'VAL LOSS':>9}  {'SIZE':>9}  TAGS")
+    for row in rows:
+        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["time"]))
+        print(f"{row['step']:>9}  {saved:16}  {_fmt(row['val_loss']):>9}  {row['size_mb']:>6.1f} MB  "
+              f"{', '.join(row['tags'])}")
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the run subcommands on the `voxtop` parser."""
+    train = sub.add_parser("train", help="start a run in the foreground from a TOML config")
+    train.add_argument("config", type=Path)
+    train.add_argument("--name", help="run-name prefix (default: the dataset folder's name)")
+    train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                       help="override a config value (repeatable)")
+    train.set_defaults(func=cmd_train)
+
+    resume = sub.add_parser("resume", help="continue a run from its newest (or a chosen) checkpoint")
+    resume.add_argument("run", help="run name (in the runs folder) or path")
+    resume.add_argument("--checkpoint", help="checkpoint file to resume from")
+    resume.set_defaults(func=cmd_resume)
+
+    runs = sub.add_parser("runs", help="list runs with state, progress and last losses")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(func=cmd_runs)
+
+    checkpoints = sub.add_parser("checkpoints", help="list a run's resumable checkpoints, newest first")
+    checkpoints.add_argument("run", help="run name (in the runs folder) or path")
+    checkpoints.add_argument("--json", action="store_true")
+    checkpoints.set_defaults(func=cmd_checkpoints)
 
 
 def open_tui(args: argparse.Namespace) -> int:

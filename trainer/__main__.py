@@ -1,0 +1,88 @@
+"""`python -m trainer RUN_DIR [--checkpoint PATH]`: train a prepared run directory.
+
+This is what the TUI and `voxtop train`/`resume` launch. A run that already has
+checkpoints continues from the newest one (or `--checkpoint`): an existing run is never
+restarted from scratch. Any crash ends as `failed` with the error in status.json, an
+`end` record and the traceback in train.log — never a silent death.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+
+from trainer.rundir import MetricsWriter, RunDir, RunError
+
+
+def pick_checkpoint(run: RunDir, requested: str | None) -> Path | None:
+    if requested:
+        path = Path(requested)
+        if not path.is_absolute() and not path.exists():
+            path = run.path / requested
+        if not path.is_file():
+            raise RunError(f"checkpoint {requested} does not exist")
+        return path
+    existing = run.checkpoints()
+    return existing[-1].path if existing else None
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--checkpoint", help="resume from this checkpoint instead of the newest")
+    args = parser.parse_args(argv)
+    run = RunDir(args.run_dir)
+    if not run.config_path.is_file():
+        print(f"error: {run.path} is not a voxtop run directory (no config.toml)", file=sys.stderr)
+        return 1
+    try:
+        run.acquire_lock()
+    except RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # the running trainer owns the status; leave it alone
+        return 1
+    trainer = None
+    try:
+        from trainer.config import load
+
+        config = load(run.config_path)
+        checkpoint = pick_checkpoint(run, args.checkpoint)
+        run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
+                         host=socket.gethostname(), error=None)
+        from trainer.loop import Trainer
+
+        trainer = Trainer(run, config, resume_from=checkpoint, log=log)
+        signal.signal(signal.SIGTERM, trainer.request_stop)
+        signal.signal(signal.SIGINT, trainer.request_stop)
+        trainer.setup()
+        trainer.fit()
+        return 0
+    except BaseException as exc:  # noqa: BLE001 — every failure must end the run visibly
+        traceback.print_exc()
+        sys.stderr.flush()
+        error = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        step = trainer.progress.step if trainer is not None else 0
+        writer = trainer.metrics if trainer is not None and trainer.metrics else MetricsWriter(run.metrics_path)
+        try:
+            writer.write("event", step, level="error", code="crash", message=error)
+            writer.write("end", step, reason="failed")
+        finally:
+            run.write_status(state="failed", error=error)
+        print(f"run failed at step {step}: {error}", flush=True)
+        return 1
+    finally:
+        if trainer is not None and trainer.metrics is not None:
+            trainer.metrics.close()
+        run.release_lock()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

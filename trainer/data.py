@@ -1,0 +1,103 @@
+"""Train/validation split, the per-epoch batch order, and collation into padded tensors.
+
+The batch order of an epoch is a pure function of (seed, epoch), so a run resumed at
+batch k of epoch e sees exactly the batches the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from trainer.dataset import Clip
+from trainer.features import FeatureCache
+from trainer.text import Language
+
+
+def split_clips(clips: list[Clip], val_fraction: float, seed: int,
+                fraction: float = 1.0) -> tuple[list[Clip], list[Clip]]:
+    """(train, validation): a seeded shuffle, cut to `fraction`, then `val_fraction` held out."""
+    ordered = sorted(clips, key=lambda c: c.id)
+    random.Random(seed).shuffle(ordered)
+    ordered = ordered[:max(1, math.ceil(len(ordered) * fraction))]
+    n_val = round(len(ordered) * val_fraction) if val_fraction > 0 else 0
+    if val_fraction > 0 and len(ordered) >= 2:
+        n_val = max(1, n_val)
+    n_val = min(n_val, len(ordered) - 1)
+    return ordered[n_val:], ordered[:n_val]
+
+
+def epoch_order(n_items: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
+                world_size: int = 1) -> list[list[int]]:
+    """The batches (lists of item indices) of one epoch, for one rank.
+
+    Shuffled by (seed, epoch); with several processes each rank takes every
+    `world_size`-th batch of the same order (the batches that do not divide evenly are
+    dropped, so every rank runs the same number of steps).
+    """
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n_items, generator=generator).tolist()
+    batches = [order[i:i + batch_size] for i in range(0, n_items, batch_size)]
+    if world_size > 1:
+        usable = len(batches) - len(batches) % world_size or len(batches)
+        batches = batches[:usable][rank::world_size]
+    return batches
+
+
+@dataclass
+class Batch:
+    tokens: Tensor        # [B, max_text] long, descending text length (torchaudio needs it)
+    text_lengths: Tensor  # [B]
+    mels: Tensor          # [B, n_mels, max_frames]
+    mel_lengths: Tensor   # [B]
+    gates: Tensor         # [B, max_frames] 1 from the last real frame on
+
+    def to(self, device: torch.device) -> Batch:
+        nb = device.type == "cuda"
+        return Batch(*(t.to(device, non_blocking=nb) for t in (
+            self.tokens, self.text_lengths, self.mels, self.mel_lengths, self.gates)))
+
+    @property
+    def size(self) -> int:
+        return int(self.tokens.shape[0])
+
+    def frames(self) -> int:
+        return int(self.mel_lengths.sum())
+
+
+class ClipSet:
+    """Token ids and cached mels of a list of clips."""
+
+    def __init__(self, clips: list[Clip], language: Language, cache: FeatureCache):
+        self.clips = clips
+        self.tokens = [language.to_ids(c.text) for c in clips]
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def batch(self, indices: list[int]) -> Batch:
+        items = [(self.tokens[i], self.cache.load(self.clips[i])) for i in indices]
+        return collate(items)
+
+
+def collate(items: list[tuple[list[int], np.ndarray]]) -> Batch:
+    items = sorted(items, key=lambda item: len(item[0]), reverse=True)
+    n_mels = items[0][1].shape[0]
+    max_text = len(items[0][0])
+    max_frames = max(mel.shape[1] for _, mel in items)
+    tokens = torch.zeros(len(items), max_text, dtype=torch.long)
+    mels = torch.zeros(len(items), n_mels, max_frames)
+    gates = torch.zeros(len(items), max_frames)
+    text_lengths = torch.tensor([len(ids) for ids, _ in items], dtype=torch.long)
+    mel_lengths = torch.tensor([mel.shape[1] for _, mel in items], dtype=torch.long)
+    for row, (ids, mel) in enumerate(items):
+        tokens[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mels[row, :, :mel.shape[1]] = torch.from_numpy(mel)
+        gates[row, mel.shape[1] - 1:] = 1.0
+    return Batch(tokens, text_lengths, mels, mel_lengths, gates)

@@ -1,0 +1,106 @@
+"""Log-mel spectrograms (torchaudio) and their on-disk cache, so epoch 2 reads no audio.
+
+The cache lives in the dataset folder (`.voxtop/features/<key>/<id>.npy`), keyed on every
+parameter that changes the features, and is shared by all runs on that dataset. Each file
+is written atomically, so a killed trainer leaves either a whole feature or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import torchaudio
+
+from trainer.config import DataConfig
+from trainer.dataset import Clip
+from trainer.rundir import atomic_write
+
+LOG_FLOOR = 1e-5  # clamp before log, as the published Tacotron2 recipe does
+
+
+class MelExtractor:
+    """Audio → log-compressed mel spectrogram `[n_mels, frames]` with the config's STFT settings."""
+
+    def __init__(self, data: DataConfig):
+        self.data = data
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=data.sample_rate, n_fft=data.n_fft, win_length=data.win, hop_length=data.hop,
+            f_min=data.fmin, f_max=data.fmax, n_mels=data.n_mels, power=1.0, norm="slaney",
+            mel_scale="slaney", center=True)
+
+    def load_audio(self, path: Path) -> torch.Tensor:
+        """Mono float audio at the config's rate (resampled and mixed down if allowed)."""
+        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        waveform = torch.from_numpy(audio.T.copy())
+        if waveform.shape[0] > 1:
+            waveform = waveform.mean(dim=0, keepdim=True)
+        if rate != self.data.sample_rate:
+            waveform = torchaudio.functional.resample(waveform, rate, self.data.sample_rate)
+        return waveform[0]
+
+    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.log(torch.clamp(self.mel(waveform), min=LOG_FLOOR))
+
+
+def cache_key(data: DataConfig) -> str:
+    """A short digest of everything that changes the features."""
+    fields = {k: getattr(data, k) for k in ("sample_rate", "n_fft", "hop", "win", "n_mels", "fmin",
+                                             "fmax", "resample")}
+    fields["version"] = 1
+    return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cache_folder(data: DataConfig) -> Path:
+    dataset = Path(data.dataset)
+    if os.access(dataset, os.W_OK):
+        return dataset / ".voxtop" / "features" / cache_key(data)
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "voxtop" / "features"
+    return home / hashlib.sha1(str(dataset.resolve()).encode()).hexdigest()[:16] / cache_key(data)
+
+
+class FeatureCache:
+    """Mel features of a dataset's clips, computed once and read from disk afterwards."""
+
+    def __init__(self, data: DataConfig):
+        self.data = data
+        self.folder = cache_folder(data)
+        self._extractor: MelExtractor | None = None
+
+    def path(self, clip: Clip) -> Path:
+        return self.folder / f"{clip.id}.npy"
+
+    def missing(self, clips: list[Clip]) -> list[Clip]:
+        return [clip for clip in clips if not self.path(clip).exists()]
+
+    def build(self, clips: list[Clip], log: object = None) -> int:
+        """Compute features that are not cached yet; returns how many were computed."""
+        todo = self.missing(clips)
+        if not todo:
+            return 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        extractor = self._extractor or MelExtractor(self.data)
+        self._extractor = extractor
+        for done, clip in enumerate(todo, 1):
+            waveform = extractor.load_audio(Path(self.data.dataset) / clip.wav)
+            mel = extractor(waveform).numpy().astype(np.float32)
+            atomic_write(self.path(clip), lambda handle, mel=mel: np.save(handle, mel))
+            if log is not None and (done % 200 == 0 or done == len(todo)):
+                log(f"features: {done}/{len(todo)} clips computed")  # type: ignore[operator]
+        return len(todo)
+
+    def load(self, clip: Clip) -> np.ndarray:
+        return np.load(self.path(clip))
+
+    def frames(self, clip: Clip) -> int:
+        """Frame count from the .npy header alone (no data read)."""
+        with open(self.path(clip), "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            shape, _, _ = np.lib.format._read_array_header(handle, version)  # type: ignore[attr-defined]
+        return int(shape[1])

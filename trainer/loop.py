@@ -1,0 +1,385 @@
+"""The training loop: read it top to bottom in `Trainer.fit`.
+
+One step = one optimiser update. Losses are summed on the device and read back once per
+log interval, so the step never waits for the host. Everything a watcher sees goes
+through `RunDir` (status.json, metrics.jsonl) and stdout (train.log).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainer import checkpoints as ckpt
+from trainer.config import Config
+from trainer.cuda.device import Placement, place
+from trainer.data import ClipSet, epoch_order, split_clips
+from trainer.dataset import load_clips
+from trainer.features import FeatureCache
+from trainer.models.tacotron2 import build_model, compute_losses, warm_start
+from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir, read_metrics
+from trainer.synth import GriffinLim, synthesise
+from trainer.text import get_language
+
+VERSION = 1
+
+
+@dataclass
+class Progress:
+    """Where the run is and what the schedules remember; saved in every checkpoint."""
+
+    step: int = 0
+    epoch: int = 0            # completed epochs
+    batch_in_epoch: int = 0   # batches of the current epoch already done
+    best_val: float = math.inf
+    best_step: int = -1
+    es_bad_evals: int = 0
+    last_val_step: int = -1
+    last_val_loss: float | None = None
+    # log-interval accumulators, so a resume mid-interval logs the same averages
+    interval_sums: list[float] = field(default_factory=lambda: [0.0] * 6)
+    interval_steps: int = 0
+    interval_frames: int = 0
+
+
+class Trainer:
+    """Trains one run directory until its targets, a stop signal or early stopping."""
+
+    def __init__(self, run: RunDir, config: Config, resume_from: Path | None = None,
+                 log: Any = print):
+        self.run, self.config, self.log = run, config, log
+        self.resume_from = resume_from
+        self.stop_signal: str | None = None
+        self.progress = Progress()
+        self.metrics: MetricsWriter | None = None
+
+    # --- setup ----------------------------------------------------------------------
+
+    def setup(self) -> None:
+        c = self.config
+        self.placement: Placement = place(c)
+        self.language = get_language(c.data.language)
+        self.symbols = self.language.symbols
+        clips = load_clips(c.data.dataset, c.data.language, c.data.sample_rate, c.data.resample)
+        train_clips, val_clips = split_clips(clips, c.data.val_fraction, c.data.seed, c.data.fraction)
+        cache = FeatureCache(c.data)
+        computed = cache.build(train_clips + val_clips, log=self.log)
+        self.log(f"data: {len(train_clips)} train / {len(val_clips)} validation clips "
+                 f"({computed} features computed, rest cached in {cache.folder})")
+        self.train_set = ClipSet(train_clips, self.language, cache)
+        self.val_set = ClipSet(val_clips, self.language, cache)
+        self.batch_size = min(c.train.batch_size, len(self.train_set))
+        self.steps_per_epoch = len(epoch_order(len(self.train_set), self.batch_size, c.train.seed, 0))
+        target = c.train.epochs * self.steps_per_epoch
+        self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
+
+        torch.manual_seed(c.train.seed)
+        self.model = build_model(c, len(self.symbols)).to(self.placement.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.train.learning_rate,
+                                          weight_decay=c.train.weight_decay)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=c.schedule.plateau_factor,
+            patience=c.schedule.plateau_patience - 1)
+        self.scaler = self.placement.grad_scaler()
+        self.alignment_tokens = self.language.to_ids(c.data.alignment_text) or [1]
+        self.vocoder = GriffinLim(c.data)
+        self.val_loss_of_checkpoint = {
+            r["step"]: r["val_loss"] for r in read_metrics(self.run.metrics_path)
+            if r.get("kind") == "checkpoint" and isinstance(r.get("val_loss"), (int, float))}
+        if self.resume_from is not None:
+            self._restore(ckpt.load(self.resume_from))
+        elif c.train.pretrained:
+            for note in warm_start(self.model, c.train.pretrained, self.symbols):
+                self.log(note)
+        self._reset_accumulators(self.progress.interval_sums, self.progress.interval_frames)
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.plateau.load_state_dict(payload["scheduler"])
+        self.scaler.load_state_dict(payload["scaler"])
+        self.progress = Progress(**payload["progress"])
+        ckpt.set_rng_states(payload["rng"])
+        self.log(f"resumed from {self.resume_from} at step {self.progress.step}, "
+                 f"epoch {self.progress.epoch + 1}")
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def fit(self) -> str:
+        """Train; returns the end reason: finished, early_stop or stopped."""
+        c, p = self.config, self.progress
+        self._heartbeat("running", force=True)
+        self._record("start", epoch=p.epoch + 1, resumed_from=p.step if self.resume_from else None,
+                     device=str(self.placement.device), world_size=1, precision=self.placement.precision,
+                     torch=torch.__version__, batch_size=self.batch_size)
+        if self.resume_from:
+            self._event("info", "resume", f"resumed from {self.resume_from.name} at step {p.step}")
+        self.model.train()
+        self.interval_start = time.perf_counter()
+        self.last_checkpoint_time = time.monotonic()
+        if p.step >= self.total_steps:
+            return self._finish("finished")
+        while True:
+            batches = epoch_order(len(self.train_set), self.batch_size, c.train.seed, p.epoch)
+            while p.batch_in_epoch < len(batches):
+                self._train_step(self.train_set.batch(batches[p.batch_in_epoch]))
+                p.step += 1
+                p.batch_in_epoch += 1
+                epoch_done = p.batch_in_epoch == len(batches)
+                if epoch_done:
+                    p.epoch, p.batch_in_epoch = p.epoch + 1, 0
+                if p.step % c.train.log_every_steps == 0:
+                    self._log_interval()
+                early_stop = False
+                eval_every = c.train.eval_every_steps
+                if (eval_every and p.step % eval_every == 0) or (not eval_every and epoch_done):
+                    early_stop = self._validate_and_schedule()
+                self._heartbeat("stopping" if self.stop_signal else "running", force=bool(self.stop_signal))
+                if early_stop:
+                    return self._finish("early_stop")
+                if self.stop_signal:
+                    return self._finish("stopped")
+                if p.step >= self.total_steps:
+                    return self._finish("finished")
+                if self._checkpoint_due():
+                    self.save_checkpoint()
+                if epoch_done:
+                    break
+
+    def _train_step(self, batch: Any) -> None:
+        c, p = self.config, self.progress
+        batch = batch.to(self.placement.device)
+        with self.placement.autocast():
+            outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+        losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
+                                c.train.guided_attention_weight, c.train.guided_attention_sigma)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses.total).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip = c.train.grad_clip if c.train.grad_clip > 0 else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        terms = torch.stack([losses.total.detach(), losses.mel, losses.gate, losses.guided,
+                             losses.attention_score, grad_norm.detach()]).double()
+        # Accumulate on the device: reading a loss back every step would stall the GPU.
+        self._acc += terms
+        self._acc_frames += batch.mel_lengths.sum()
+        p.interval_steps += 1
+
+    def _reset_accumulators(self, sums: list[float], frames: int) -> None:
+        device = self.placement.device
+        self._acc = torch.tensor(sums, dtype=torch.float64, device=device)
+        self._acc_frames = torch.tensor(frames, dtype=torch.int64, device=device)
+
+    def _flush_interval(self) -> tuple[list[float], int, int]:
+        """Read the device accumulators back once: (means of the terms, steps, frames)."""
+        p = self.progress
+        sums, frames, steps = self._acc.tolist(), int(self._acc_frames), p.interval_steps
+        p.interval_steps = 0
+        self._reset_accumulators([0.0] * 6, 0)
+        return [s / max(steps, 1) for s in sums], steps, frames
+
+    def _log_interval(self) -> None:
+        p = self.progress
+        (loss, mel, gate, guided, score, grad_norm), steps, frames = self._flush_interval()
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at step {p.step}; lower train.learning_rate "
+                                     "or check the dataset")
+        now = time.perf_counter()
+        elapsed = now - self.interval_start
+        self.interval_start = now
+        s_per_it = elapsed / max(steps, 1)
+        extra = {}
+        if self.placement.device.type == "cuda":
+            extra["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            torch.cuda.reset_peak_memory_stats()
+        self._record("train", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
+                     loss_guided=guided, attention_score=score, grad_norm=grad_norm,
+                     lr=self.optimizer.param_groups[0]["lr"], batch_size=self.batch_size,
+                     frames_per_s=round(frames / elapsed, 1) if elapsed > 0 else None, **extra)
+        eta = format_eta(s_per_it * (self.total_steps - p.step))
+        self.log(f"epoch {self._epoch_label()}/{self.config.train.epochs} step {p.step}/{self.total_steps} "
+                 f"loss {loss:.4f} (mel {mel:.4f} gate {gate:.4f} guided {guided:.4f}) "
+                 f"attention {score:.3f} {s_per_it:.2f} s/it ETA {eta}")
+
+    def _epoch_label(self) -> int:
+        """The 1-based epoch the latest step belongs to."""
+        p = self.progress
+        return p.epoch if p.batch_in_epoch == 0 and p.step > 0 else p.epoch + 1
+
+    # --- validation and schedules -------------------------------------------------------
+
+    def validate(self) -> dict[str, float] | None:
+        """Teacher-forced losses and attention score over the validation clips."""
+        if not len(self.val_set):
+            return None
+        c, p = self.config, self.progress
+        totals = torch.zeros(4, device=self.placement.device)
+        count = 0
+        devices = [self.placement.device] if self.placement.device.type == "cuda" else []
+        self.model.eval()
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            indices = list(range(len(self.val_set)))
+            for start in range(0, len(indices), self.batch_size):
+                batch = self.val_set.batch(indices[start:start + self.batch_size]).to(self.placement.device)
+                with self.placement.autocast():
+                    outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+                losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths,
+                                        batch.mel_lengths, c.train.guided_attention_weight,
+                                        c.train.guided_attention_sigma)
+                # the validation loss users compare is mel + gate, without the guide
+                totals += torch.stack([losses.mel + losses.gate, losses.mel, losses.gate,
+                                       losses.attention_score]) * batch.size
+                count += batch.size
+        self.model.train()
+        loss, mel, gate, score = (totals / count).tolist()
+        p.last_val_step, p.last_val_loss = p.step, loss
+        self._record("val", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
+                     attention_score=score)
+        self.log(f"validation at step {p.step}: loss {loss:.4f} attention {score:.3f}")
+        return {"loss": loss, "attention_score": score}
+
+    def _validate_and_schedule(self) -> bool:
+        """Validate, then apply reduce-LR-on-plateau and early stopping; True to stop early."""
+        result = self.validate()
+        if result is None:
+            return False
+        s, p = self.config.schedule, self.progress
+        loss = result["loss"]
+        if loss < p.best_val - s.es_min_delta:
+            p.best_val, p.best_step, p.es_bad_evals = loss, p.step, 0
+        else:
+            p.es_bad_evals += 1
+        if s.reduce_lr_on_plateau:
+            before = self.optimizer.param_groups[0]["lr"]
+            self.plateau.step(loss)
+            after = self.optimizer.param_groups[0]["lr"]
+            if after < before:
+                self._event("info", "lr_reduced", f"learning rate {before:.3g} → {after:.3g}: "
+                            f"no improvement for {s.plateau_patience} validations")
+        if s.early_stop and p.es_bad_evals >= s.es_patience:
+            self._event("info", "early_stop", f"validation loss has not improved for {p.es_bad_evals} "
+                        f"validations (best {p.best_val:.4f} at step {p.best_step})")
+            return True
+        return False
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    def _checkpoint_due(self) -> bool:
+        cp, p = self.config.checkpoint, self.progress
+        if cp.every_steps and p.step % cp.every_steps == 0:
+            return True
+        return bool(cp.every_minutes) and time.monotonic() - self.last_checkpoint_time >= cp.every_minutes * 60
+
+    def save_checkpoint(self, tags: tuple[str, ...] = ()) -> Path:
+        """Validate if needed, save atomically, synthesise the alignment sentence, rotate."""
+        p = self.progress
+        if p.last_val_step != p.step:
+            self.validate()
+        self._flush_interval_into_progress()
+        payload = {
+            "version": VERSION, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": ckpt.rng_states(), "progress": asdict(p), "config": self.config.to_dict(),
+            "symbols": self.symbols, "language": self.language.code,
+        }
+        path = ckpt.save(self.run, p.step, payload)
+        self.last_checkpoint_time = time.monotonic()
+        val_loss = p.last_val_loss
+        all_tags = list(tags)
+        if val_loss is not None:
+            self.val_loss_of_checkpoint[p.step] = val_loss
+            if val_loss <= min(self.val_loss_of_checkpoint.values()):
+                all_tags.append("best")
+        backup = self.config.checkpoint.backup_every_steps
+        if backup and p.step % backup == 0:
+            all_tags.append("backup")
+        relative = str(path.relative_to(self.run.path))
+        self._record("checkpoint", path=relative, val_loss=val_loss, tags=all_tags)
+        self.log(f"checkpoint {relative} (val loss {val_loss if val_loss is None else round(val_loss, 4)})"
+                 + (f" [{', '.join(all_tags)}]" if all_tags else ""))
+        self._synthesise(relative)
+        self._rotate()
+        return path
+
+    def _flush_interval_into_progress(self) -> None:
+        """Copy the device accumulators into Progress so a checkpoint carries them."""
+        self.progress.interval_sums = self._acc.tolist()
+        self.progress.interval_frames = int(self._acc_frames)
+
+    def _synthesise(self, checkpoint: str) -> None:
+        step = self.progress.step
+        result = synthesise(self.model, self.alignment_tokens, self.placement.device,
+                            self.config.train.max_decoder_steps)
+        import numpy as np
+
+        from trainer.rundir import atomic_write
+
+        atomic_write(self.run.alignment_path(step), lambda h: np.save(h, result.alignment))
+        atomic_write(self.run.mel_path(step), lambda h: np.save(h, result.mel))
+        atomic_write(self.run.sample_path(step), lambda h: self.vocoder.write(result.mel, h))
+        rel = lambda path: str(path.relative_to(self.run.path))  # noqa: E731
+        self._record("alignment", path=rel(self.run.alignment_path(step)), mel=rel(self.run.mel_path(step)),
+                     wav=rel(self.run.sample_path(step)), text=self.config.data.alignment_text,
+                     checkpoint=checkpoint, reached_limit=result.reached_limit)
+
+    def _rotate(self) -> None:
+        cp = self.config.checkpoint
+        rules = ckpt.RotationRules(cp.max_to_keep, cp.keep_best, cp.backup_every_steps)
+        for old in ckpt.to_delete(self.run.checkpoints(), self.val_loss_of_checkpoint, rules):
+            old.path.unlink(missing_ok=True)
+
+    # --- endings, records, status ---------------------------------------------------------
+
+    def _finish(self, reason: str) -> str:
+        p = self.progress
+        if reason == "stopped":
+            self._event("info", "signal", f"{self.stop_signal} received: saving a checkpoint and stopping")
+        tags = ("final",) if reason in ("finished", "early_stop") else ()
+        if not self.run.checkpoint_path(p.step).exists():
+            self.save_checkpoint(tags)  # before the last log line, so it carries a partial interval
+        if p.interval_steps:
+            self._log_interval()
+        state = "stopped" if reason == "stopped" else "finished"
+        self._record("end", reason=reason)
+        self._heartbeat(state, force=True)
+        self.log(f"run {reason} at step {p.step}")
+        return reason
+
+    def _record(self, kind: str, **fields: Any) -> None:
+        if self.metrics is None:
+            self.metrics = MetricsWriter(self.run.metrics_path)
+        self.metrics.write(kind, self.progress.step, **fields)
+
+    def _event(self, level: str, code: str, message: str) -> None:
+        self._record("event", level=level, code=code, message=message)
+        self.log(f"{level}: {message}")
+
+    def _heartbeat(self, state: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - getattr(self, "_last_heartbeat", 0.0) < HEARTBEAT_S:
+            return
+        self._last_heartbeat = now
+        p = self.progress
+        self.run.write_status(state=state, step=p.step, epoch=self._epoch_label(),
+                              total_steps=self.total_steps, host=socket.gethostname())
+
+    def request_stop(self, signum: int, _frame: Any = None) -> None:
+        """Signal handler: finish the step, save, end as `stopped`."""
+        if self.stop_signal is None:
+            self.stop_signal = signal.Signals(signum).name
+
+
+def format_eta(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
