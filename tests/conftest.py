@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +43,50 @@ def make_dataset(root: Path, lines: list[str], wavs: dict[str, dict] | None = No
 def good_dataset(tmp_path: Path) -> Path:
     lines = [f"clip{i:02d}|Sentence number {i}, said clearly." for i in range(6)]
     return make_dataset(tmp_path / "good", lines)
+
+
+# --- trainer runs ---------------------------------------------------------------------
+
+TINY = {
+    "data": {"dataset": str(DEMO), "fraction": 0.08, "val_fraction": 0.1,
+             "alignment_text": "Hello there."},
+    "model": {"preset": "tiny"},
+    "train": {"epochs": 100, "batch_size": 4, "max_steps": 6, "log_every_steps": 1,
+              "max_decoder_steps": 30},
+    "checkpoint": {"every_steps": 3, "max_to_keep": 5},
+}
+
+
+def tiny_config(tmp_path: Path, **sections: dict) -> Path:
+    """A TOML config for a tiny CPU run on a few demo clips; `sections` override keys."""
+    import tomli_w
+
+    merged = {name: dict(values) for name, values in TINY.items()}
+    for name, values in sections.items():
+        merged.setdefault(name, {}).update(values)
+    path = tmp_path / "tiny.toml"
+    path.write_text(tomli_w.dumps(merged))
+    return path
+
+
+def voxtop(*args: str, runs: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the `voxtop` CLI to completion."""
+    return subprocess.run([*VOXTOP, "--runs", str(runs), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def only_run(runs: Path) -> Path:
+    found = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")

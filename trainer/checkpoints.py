@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,25 @@ def load(path: Path) -> dict[str, Any]:
     only the trainer writes. Files from elsewhere go through `models.tacotron2.read_pretrained`.
     """
     return torch.load(str(path), map_location="cpu", weights_only=False)
+
+
+def set_aside_newer(run: RunDir, step: int) -> Path | None:
+    """Move checkpoints (and their pictures and audio) newer than `step` out of the listing.
+
+    Resuming from an older checkpoint would otherwise overwrite them as training reaches
+    the same steps again; they go to `checkpoints/superseded-<time>/`, kept, never listed.
+    """
+    newer = [c for c in run.checkpoints() if c.step > step]
+    if not newer:
+        return None
+    folder = run.checkpoints_dir / f"superseded-{time.strftime('%Y%m%d_%H%M%S')}"
+    folder.mkdir(exist_ok=True)
+    for found in newer:
+        for path in (found.path, run.alignment_path(found.step), run.mel_path(found.step),
+                     run.sample_path(found.step)):
+            if path.exists():
+                os.replace(path, folder / f"{path.parent.name}-{path.name}")
+    return folder
 
 
 @dataclass(frozen=True)

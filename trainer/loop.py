@@ -109,6 +109,10 @@ class Trainer:
         ckpt.set_rng_states(payload["rng"])
         self.log(f"resumed from {self.resume_from} at step {self.progress.step}, "
                  f"epoch {self.progress.epoch + 1}")
+        moved = ckpt.set_aside_newer(self.run, self.progress.step)
+        if moved is not None:
+            self.log(f"checkpoints newer than step {self.progress.step} were moved to {moved} "
+                     "(this resume starts a new branch; nothing is overwritten)")
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -357,7 +357,23 @@ def inside(root: Path, path: Path) -> bool:
     return path != root and root in path.parents
 
 
+def current_history(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the run's current history, in file order.
+
+    A trainer killed after its newest checkpoint went on logging steps that its resume
+    repeats; the resume's `start` record (`resumed_from` = S) supersedes every earlier
+    record past step S. Followers apply the same rule as records arrive.
+    """
+    history: list[dict[str, Any]] = []
+    for record in records:
+        resumed_from = record.get("resumed_from") if record.get("kind") == "start" else None
+        if isinstance(resumed_from, int):
+            history = [r for r in history if r.get("step", 0) <= resumed_from]
+        history.append(record)
+    return history
+
+
 def iter_records(path: Path, kind: str | None = None) -> Iterator[dict[str, Any]]:
-    for record in read_metrics(path):
+    for record in current_history(read_metrics(path)):
         if kind is None or record.get("kind") == kind:
             yield record

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.rundir import RunDir, RunError, read_metrics
+from trainer.rundir import RunDir, RunError, current_history, read_metrics
 
 
 def _fail(message: str) -> int:
@@ -112,7 +112,7 @@ def run_summary(run: RunDir) -> dict[str, Any]:
         "started_at": status.get("started_at"), "error": status.get("error"),
         "train_loss": None, "val_loss": None, "attention_score": None,
     }
-    for record in read_metrics(run.metrics_path):
+    for record in current_history(read_metrics(run.metrics_path)):
         if record["kind"] == "train":
             summary["train_loss"] = record.get("loss")
             summary["attention_score"] = record.get("attention_score")
@@ -187,23 +187,28 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the run subcommands on the `voxtop` parser."""
-    train = sub.add_parser("train", help="start a run in the foreground from a TOML config")
+    # `voxtop train C --runs R` as well as `voxtop --runs R train C`; SUPPRESS keeps the
+    # subcommand from overwriting the top-level value with its own default.
+    runs_option = argparse.ArgumentParser(add_help=False)
+    runs_option.add_argument("--runs", type=Path, default=argparse.SUPPRESS, help="runs folder")
+    parents = [runs_option]
+    train = sub.add_parser("train", parents=parents, help="start a run in the foreground from a TOML config")
     train.add_argument("config", type=Path)
     train.add_argument("--name", help="run-name prefix (default: the dataset folder's name)")
     train.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                        help="override a config value (repeatable)")
     train.set_defaults(func=cmd_train)
 
-    resume = sub.add_parser("resume", help="continue a run from its newest (or a chosen) checkpoint")
+    resume = sub.add_parser("resume", parents=parents, help="continue a run from its newest (or a chosen) checkpoint")
     resume.add_argument("run", help="run name (in the runs folder) or path")
     resume.add_argument("--checkpoint", help="checkpoint file to resume from")
     resume.set_defaults(func=cmd_resume)
 
-    runs = sub.add_parser("runs", help="list runs with state, progress and last losses")
+    runs = sub.add_parser("runs", parents=parents, help="list runs with state, progress and last losses")
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
 
-    checkpoints = sub.add_parser("checkpoints", help="list a run's resumable checkpoints, newest first")
+    checkpoints = sub.add_parser("checkpoints", parents=parents, help="list a run's resumable checkpoints, newest first")
     checkpoints.add_argument("run", help="run name (in the runs folder) or path")
     checkpoints.add_argument("--json", action="store_true")
     checkpoints.set_defaults(func=cmd_checkpoints)

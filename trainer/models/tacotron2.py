@@ -139,9 +139,10 @@ def read_pretrained(path: str | Path) -> tuple[dict[str, Tensor], list[str] | No
     state = payload.get("state_dict", payload)
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise PretrainedError(f"{path} has no model weights (expected 'model' or 'state_dict')")
-    symbols = NVIDIA_SYMBOLS if state.get("embedding.weight", torch.empty(0)).shape[:1] == (
-        NVIDIA_N_SYMBOLS,) else None
-    return nvidia_to_torchaudio(state), symbols
+    state = nvidia_to_torchaudio(state)
+    embedding = state.get("embedding.weight")
+    nvidia = embedding is not None and embedding.shape[0] == NVIDIA_N_SYMBOLS
+    return state, NVIDIA_SYMBOLS if nvidia else None
 
 
 def warm_start(model: Tacotron2, path: str | Path, symbols: list[str]) -> list[str]:
