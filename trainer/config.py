@@ -143,7 +143,7 @@ class ScheduleConfig:
     es_patience: int = param(10, "Early-stop patience", "Validations without improvement before stopping",
                              min=1, max=10_000)
     es_min_delta: float = param(0.0, "Early-stop min delta", "Smallest decrease that counts as improvement",
-                                min=0.0, max=10.0)
+                                min=0.0, max=1000.0)
     overtraining: bool = param(True, "Overtraining detector", "Watch val vs. train loss for overtraining")
     overtraining_smoothing: float = param(0.6, "Detector smoothing", "EMA weight of the detector (0 = none)",
                                           min=0.0, max=0.999)
