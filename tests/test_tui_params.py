@@ -82,6 +82,9 @@ async def test_cross_field_problem_is_shown_on_the_field(tmp_path: Path) -> None
     app, root = setup(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_form(pilot, root / "demo")
+        assert not app.screen.query("#f-data-win")  # advanced fields are mounted when opened
+        app.screen.query_one("#advanced").collapsed = False
+        await wait_for(pilot, lambda: app.screen.query("#f-data-win"))
         set_field(app, "data.win", "2048")
         await wait_for(pilot, lambda: "larger than data.n_fft" in text(app, "#row-f-data-win .error"))
         set_field(app, "data.dataset", str(tmp_path / "nowhere"))

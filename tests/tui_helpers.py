@@ -176,9 +176,18 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout_s: float = 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
+        await settle(pilot)
+
+
+async def settle(pilot: Any) -> None:
+    """Wait for running workers (a cancelled exclusive one is fine), then let messages land."""
+    from textual.worker import WorkerCancelled
+
+    try:
         await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.02)
-        await asyncio.sleep(0)
+    except WorkerCancelled:
+        pass
+    await pilot.pause(0.02)
 
 
 @pytest.fixture

@@ -32,21 +32,28 @@ def split_clips(clips: list[Clip], val_fraction: float, seed: int,
     return ordered[n_val:], ordered[:n_val]
 
 
-def epoch_order(n_items: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
-                world_size: int = 1) -> list[list[int]]:
-    """The batches (lists of item indices) of one epoch, for one rank.
-
-    Shuffled by (seed, epoch); with several processes each rank takes every
-    `world_size`-th batch of the same order (the batches that do not divide evenly are
-    dropped, so every rank runs the same number of steps).
-    """
+def epoch_permutation(n_items: int, seed: int, epoch: int) -> list[int]:
+    """The clip order of one epoch: a pure function of (seed, epoch)."""
     generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n_items, generator=generator).tolist()
-    batches = [order[i:i + batch_size] for i in range(0, n_items, batch_size)]
-    if world_size > 1:
-        usable = len(batches) - len(batches) % world_size or len(batches)
-        batches = batches[:usable][rank::world_size]
-    return batches
+    return torch.randperm(n_items, generator=generator).tolist()
+
+
+def next_batch(order: list[int], offset: int, batch_size: int, rank: int = 0,
+               world_size: int = 1) -> tuple[list[int], int]:
+    """(this rank's clips, clips consumed by all ranks) for the batch starting at `offset`.
+
+    Positions are counted in clips, not batches, so the batch size may change mid-epoch
+    (out-of-memory back-off) without skipping or repeating a clip. With several
+    processes each rank takes its share of one global batch.
+    """
+    chunk = order[offset:offset + batch_size * world_size]
+    share = chunk[rank::world_size] if world_size > 1 else chunk
+    return share, len(chunk)
+
+
+def steps_for(n_clips: int, batch_size: int, world_size: int = 1) -> int:
+    """Steps needed to go through `n_clips` clips."""
+    return math.ceil(n_clips / (batch_size * world_size))
 
 
 @dataclass

@@ -20,7 +20,8 @@ import torch
 from trainer import checkpoints as ckpt
 from trainer.config import Config
 from trainer.cuda.device import Placement, place
-from trainer.data import ClipSet, epoch_order, split_clips
+from trainer.cuda.oom import check_injected, free_memory, injected_limit, is_oom_error, smaller_batch
+from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, steps_for
 from trainer.dataset import load_clips
 from trainer.features import FeatureCache
 from trainer.models.tacotron2 import build_model, compute_losses, warm_start
@@ -37,7 +38,8 @@ class Progress:
 
     step: int = 0
     epoch: int = 0            # completed epochs
-    batch_in_epoch: int = 0   # batches of the current epoch already done
+    clips_in_epoch: int = 0   # clips of the current epoch already trained on
+    batch_size: int = 0       # current batch size (lowered by out-of-memory back-off)
     best_val: float = math.inf
     best_step: int = -1
     es_bad_evals: int = 0
@@ -75,10 +77,7 @@ class Trainer:
                  f"({computed} features computed, rest cached in {cache.folder})")
         self.train_set = ClipSet(train_clips, self.language, cache)
         self.val_set = ClipSet(val_clips, self.language, cache)
-        self.batch_size = min(c.train.batch_size, len(self.train_set))
-        self.steps_per_epoch = len(epoch_order(len(self.train_set), self.batch_size, c.train.seed, 0))
-        target = c.train.epochs * self.steps_per_epoch
-        self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
+        self.oom_limit = injected_limit()
 
         torch.manual_seed(c.train.seed)
         self.model = build_model(c, len(self.symbols)).to(self.placement.device)
@@ -99,6 +98,21 @@ class Trainer:
             for note in warm_start(self.model, c.train.pretrained, self.symbols):
                 self.log(note)
         self._reset_accumulators(self.progress.interval_sums, self.progress.interval_frames)
+        if not self.progress.batch_size:
+            self.progress.batch_size = min(c.train.batch_size, len(self.train_set))
+        self._plan()
+
+    @property
+    def batch_size(self) -> int:
+        return self.progress.batch_size
+
+    def _plan(self) -> None:
+        """Total steps for the targets, from where the run is and the current batch size."""
+        c, p = self.config, self.progress
+        per_epoch = steps_for(len(self.train_set), self.batch_size)
+        left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size)
+        target = p.step + left_in_epoch + (c.train.epochs - p.epoch - 1) * per_epoch
+        self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.model.load_state_dict(payload["model"])
@@ -131,14 +145,21 @@ class Trainer:
         if p.step >= self.total_steps:
             return self._finish("finished")
         while True:
-            batches = epoch_order(len(self.train_set), self.batch_size, c.train.seed, p.epoch)
-            while p.batch_in_epoch < len(batches):
-                self._train_step(self.train_set.batch(batches[p.batch_in_epoch]))
+            order = epoch_permutation(len(self.train_set), c.train.seed, p.epoch)
+            while p.clips_in_epoch < len(order):
+                indices, consumed = next_batch(order, p.clips_in_epoch, self.batch_size)
+                try:
+                    self._train_step(self.train_set.batch(indices))
+                except Exception as exc:
+                    if not is_oom_error(exc):
+                        raise
+                    self._back_off(exc)
+                    continue
                 p.step += 1
-                p.batch_in_epoch += 1
-                epoch_done = p.batch_in_epoch == len(batches)
+                p.clips_in_epoch += consumed
+                epoch_done = p.clips_in_epoch >= len(order)
                 if epoch_done:
-                    p.epoch, p.batch_in_epoch = p.epoch + 1, 0
+                    p.epoch, p.clips_in_epoch = p.epoch + 1, 0
                 if p.step % c.train.log_every_steps == 0:
                     self._log_interval()
                 early_stop = False
@@ -157,11 +178,26 @@ class Trainer:
                 if epoch_done:
                     break
 
+    def _back_off(self, exc: BaseException) -> None:
+        """Out of memory: free it, lower the batch size, retry the same step; give up at 1."""
+        self.optimizer.zero_grad(set_to_none=True)
+        free_memory()
+        old = self.batch_size
+        new = smaller_batch(old)
+        if new is None:
+            raise RuntimeError(f"out of memory even with batch size 1 ({exc}); use precision = 'bf16' "
+                               "or 'fp16', the tiny preset, or shorter clips") from exc
+        self.progress.batch_size = new
+        self._plan()
+        self._event("warn", "oom_backoff", f"out of memory at batch {old} → {new}",
+                    old_batch_size=old, new_batch_size=new)
+
     def _train_step(self, batch: Any) -> None:
         c, p = self.config, self.progress
         batch = batch.to(self.placement.device)
         with self.placement.autocast():
             outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+        check_injected(batch.size, self.oom_limit)
         losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
                                 c.train.guided_attention_weight, c.train.guided_attention_sigma)
         self.optimizer.zero_grad(set_to_none=True)
@@ -217,7 +253,7 @@ class Trainer:
     def _epoch_label(self) -> int:
         """The 1-based epoch the latest step belongs to."""
         p = self.progress
-        return p.epoch if p.batch_in_epoch == 0 and p.step > 0 else p.epoch + 1
+        return p.epoch if p.clips_in_epoch == 0 and p.step > 0 else p.epoch + 1
 
     # --- validation and schedules -------------------------------------------------------
 
@@ -363,8 +399,8 @@ class Trainer:
             self.metrics = MetricsWriter(self.run.metrics_path)
         self.metrics.write(kind, self.progress.step, **fields)
 
-    def _event(self, level: str, code: str, message: str) -> None:
-        self._record("event", level=level, code=code, message=message)
+    def _event(self, level: str, code: str, message: str, **fields: Any) -> None:
+        self._record("event", level=level, code=code, message=message, **fields)
         self.log(f"{level}: {message}")
 
     def _heartbeat(self, state: str, force: bool = False) -> None:

@@ -1,0 +1,100 @@
+"""The voxtop Textual app: screens, global keys, and the door to the trainer (never torch).
+
+Screens import only what the first screen needs; the Monitor (plotext, numpy charts)
+is imported when a run is first opened, so the app starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.screens.runs import RunsScreen
+
+
+class Launcher:
+    """How the app starts, stops and resumes trainers; tests substitute a fake."""
+
+    def prepare(self, runs_root: Path, config: Any, name: str | None) -> Any:
+        from trainer.launch import prepare_run
+
+        return prepare_run(runs_root, config, name)
+
+    def start(self, run: Any, checkpoint: Path | None = None) -> None:
+        from trainer.launch import start_detached
+
+        start_detached(run, checkpoint)
+
+    def stop(self, run: Any, kill: bool = False) -> bool:
+        from trainer.launch import stop
+
+        return stop(run, kill)
+
+
+class VoxtopApp(App[None]):
+    """Launch, watch and resume training runs from the terminal."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "voxtop"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, datasets_root: Path = Path("datasets"), runs_root: Path = Path("runs"), *,
+                 refresh_s: float = 1.0, launcher: Launcher | None = None,
+                 gpu_sampler: Callable[[], Any] | None = None):
+        super().__init__()
+        self.datasets_root = Path(datasets_root)
+        self.runs_root = Path(runs_root)
+        self.refresh_s = refresh_s
+        """Seconds between refreshes of the Runs table and the Monitor."""
+        self.launcher = launcher or Launcher()
+        self.gpu_sampler = gpu_sampler
+        """Factory of an object with `sample() -> tui.gpu.Reading`; None = tui.gpu.Sampler."""
+
+    @property
+    def configs_root(self) -> Path:
+        """Where the Parameters screen saves config files: beside the runs folder."""
+        return self.runs_root.parent / "configs"
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen())
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def home(self) -> None:
+        """Back to the Runs screen, closing whatever is above it."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def open_datasets(self) -> None:
+        from tui.screens.datasets import DatasetsScreen
+
+        self.push_screen(DatasetsScreen())
+
+    def open_params(self, dataset: Path | None = None, resume_run: Any = None) -> None:
+        from tui.screens.params import ParamsScreen
+
+        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run))
+
+    def open_monitor(self, run: Any) -> None:
+        """Show the Monitor of `run` right above the Runs screen."""
+        from tui.screens.monitor import MonitorScreen
+
+        self.home()
+        self.push_screen(MonitorScreen(run))
+
+
+def create_app(datasets_root: Path = Path("datasets"), runs_root: Path = Path("runs"),
+               **options: Any) -> VoxtopApp:
+    """The app factory tests and `voxtop` call."""
+    return VoxtopApp(datasets_root=Path(datasets_root), runs_root=Path(runs_root), **options)

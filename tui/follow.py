@@ -1,0 +1,199 @@
+"""Follow a run directory: metrics by byte offset, the log's tail, checkpoints/ via watchdog.
+
+`RunFollower.poll()` costs only the bytes appended since the last call (MetricsReader)
+and reports whether anything changed, so the Monitor redraws only on new data. It runs
+in worker threads; a lock keeps two polls from interleaving.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from trainer.rundir import MetricsReader, RunDir
+from tui.series import Series, rate_per_s
+
+LOG_TAIL_BYTES = 16_384
+RATE_WINDOW = 50  # train records used for the step rate (speed and ETA)
+
+
+@dataclass
+class RunHistory:
+    """Everything read from metrics.jsonl so far, in compact arrays."""
+
+    train_loss: Series = field(default_factory=Series)
+    val_loss: Series = field(default_factory=Series)
+    train_attention: Series = field(default_factory=Series)
+    val_attention: Series = field(default_factory=Series)
+    train_times: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
+    checkpoint_records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
+    start: dict[str, Any] | None = None
+    last_train: dict[str, Any] | None = None
+    last_val: dict[str, Any] | None = None
+    alignment: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    records: int = 0
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        """Fold new records in; unknown kinds are ignored."""
+        train_steps, train_losses, train_attn = [], [], []
+        val_steps, val_losses, val_attn = [], [], []
+        for record in records:
+            kind = record.get("kind")
+            step = _number(record.get("step"))
+            if kind == "train":
+                train_steps.append(step)
+                train_losses.append(_number(record.get("loss")))
+                train_attn.append(_number(record.get("attention_score")))
+                self.train_times.append((_number(record.get("t")), step))
+                self.last_train = record
+            elif kind == "val":
+                val_steps.append(step)
+                val_losses.append(_number(record.get("loss")))
+                val_attn.append(_number(record.get("attention_score")))
+                self.last_val = record
+            elif kind == "checkpoint":
+                self.checkpoint_records[int(step)] = record
+            elif kind == "alignment":
+                self.alignment = record
+            elif kind == "event":
+                self.events.append(record)
+            elif kind == "start":
+                self.start = record
+                self.end = None
+                self.train_times.clear()  # a resumed run's speed starts afresh
+            elif kind == "end":
+                self.end = record
+        self.records += len(records)
+        self.train_loss.append_many(train_steps, train_losses)
+        self.train_attention.append_many(train_steps, train_attn)
+        self.val_loss.append_many(val_steps, val_losses)
+        self.val_attention.append_many(val_steps, val_attn)
+
+    def steps_per_s(self) -> float | None:
+        if len(self.train_times) < 2:
+            return None
+        points = np.asarray(self.train_times, dtype=np.float64)
+        return rate_per_s(points[:, 0], points[:, 1])
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_log_tail(path: Path, max_lines: int = 200, max_bytes: int = LOG_TAIL_BYTES) -> list[str]:
+    """The last lines of a text file, reading at most `max_bytes` from its end."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
+    if size > max_bytes and lines:
+        lines = lines[1:]  # the first line is probably cut
+    return lines[-max_lines:]
+
+
+class RunFollower:
+    """Reads what a run wrote since the last poll; `poll()` says whether anything changed."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.history = RunHistory()
+        self.status: dict[str, Any] | None = None
+        self.state = "unknown"
+        self.log_lines: list[str] = []
+        self._reader = MetricsReader(run.metrics_path)
+        self._log_signature: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def malformed(self) -> int:
+        return self._reader.malformed
+
+    def poll(self) -> bool:
+        """Read new metrics bytes, the status and (if it grew) the log; True when any changed."""
+        with self._lock:
+            changed = False
+            before = self._reader.offset
+            records = self._reader.read_new()
+            if self._reader.offset < before:  # file replaced: start over
+                self.history = RunHistory()
+            if records:
+                self.history.add(records)
+                changed = True
+            status = self.run.read_status()
+            state = self.run.effective_state(status)
+            if status != self.status or state != self.state:
+                self.status, self.state = status, state
+                changed = True
+            try:
+                stat = self.run.log_path.stat()
+                signature = (stat.st_size, stat.st_mtime_ns)
+            except FileNotFoundError:
+                signature = None
+            if signature != self._log_signature:
+                self._log_signature = signature
+                self.log_lines = read_log_tail(self.run.log_path)
+                changed = True
+            return changed
+
+
+class CheckpointWatcher:
+    """Calls `on_change()` when files appear or vanish in checkpoints/.
+
+    Uses the native (inotify) observer and falls back to polling where it cannot start.
+    The callback runs on the observer's thread.
+    """
+
+    def __init__(self, folder: Path, on_change: Callable[[], None]):
+        self.folder = folder
+        self.on_change = on_change
+        self.observer: Any = None
+        self.mode = "off"
+
+    def start(self) -> str:
+        """Start watching; returns "inotify"/"native", "polling" or "off" (folder missing)."""
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
+
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                if event.event_type in ("created", "deleted", "moved", "closed"):
+                    watcher.on_change()
+
+        if not self.folder.is_dir():
+            return self.mode
+        for kind, factory in (("native", Observer), ("polling", lambda: PollingObserver(timeout=2))):
+            try:
+                observer = factory()
+                observer.schedule(Handler(), str(self.folder), recursive=False)
+                observer.daemon = True
+                observer.start()
+            except (OSError, RuntimeError):
+                continue
+            self.observer, self.mode = observer, kind
+            break
+        return self.mode
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            self.observer = None
+            self.mode = "off"

@@ -1,0 +1,97 @@
+"""Messages that workers post to screens; handlers on the screens own every state change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from trainer.rundir import CheckpointFile, RunDir
+
+
+@dataclass
+class RunsListed(Message):
+    """A fresh summary of every run (Runs screen)."""
+
+    summaries: list[Any]
+
+
+@dataclass
+class DatasetsListed(Message):
+    """The dataset folders found under the datasets root."""
+
+    paths: list[Path]
+
+
+@dataclass
+class ScanProgress(Message):
+    """A dataset scan checked `done` of `total` clips."""
+
+    path: Path
+    done: int
+    total: int
+
+
+@dataclass
+class DatasetScanned(Message):
+    """A dataset's validation report (trainer.dataset.Report)."""
+
+    path: Path
+    report: Any
+
+
+@dataclass
+class ReferenceReady(Message):
+    """What earlier runs of `preset` tell about the next (tui.summary.PresetReference)."""
+
+    preset: str
+    reference: Any
+
+
+@dataclass
+class RunLaunched(Message):
+    """A run directory was written and its trainer started."""
+
+    run: RunDir
+
+
+@dataclass
+class RunUpdated(Message):
+    """New data for the Monitor (a tui.screens.monitor_data.MonitorView)."""
+
+    view: Any
+
+
+@dataclass
+class CheckpointsChanged(Message):
+    """Files appeared or vanished in checkpoints/ (posted from the watchdog thread)."""
+
+
+@dataclass
+class CheckpointsListed(Message):
+    """The run's checkpoint files, oldest first."""
+
+    checkpoints: list[CheckpointFile]
+
+
+@dataclass
+class GpuSampled(Message):
+    """One reading of the GPU panel (tui.gpu.Reading)."""
+
+    reading: Any
+
+
+@dataclass
+class ActionFailed(Message):
+    """A worker's action failed; `text` is for people, never a traceback."""
+
+    text: str
+
+
+@dataclass
+class ActionDone(Message):
+    """A worker's action succeeded; `text` says what happened."""
+
+    text: str

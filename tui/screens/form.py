@@ -1,0 +1,148 @@
+"""Widgets generated from the `trainer.config` schema, and reading typed values back from them."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from trainer.config import FieldInfo
+
+#: The parameters a user must look at, in the order the issue names them; the rest are "Advanced".
+MAIN_KEYS = ("data.dataset", "data.language", "train.epochs", "train.pretrained", "train.batch_size",
+             "model.preset")
+
+
+def widget_id(key: str) -> str:
+    return "f-" + key.replace(".", "-")
+
+
+def format_value(info: FieldInfo, value: Any) -> str:
+    """A value as typed into an Input."""
+    if info.type is list:
+        return ", ".join(str(v) for v in value)
+    if info.type is float:
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_text(info: FieldInfo, text: str) -> Any:
+    """Input text → the value `check_value` judges (which explains anything it refuses)."""
+    text = text.strip()
+    if info.type is str:
+        return text
+    if info.type is list:
+        inner = text.strip("[]").strip()
+        if not inner:
+            return []
+        try:
+            return [int(part) for part in inner.split(",")]
+        except ValueError:
+            return text
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def toml_value(value: Any) -> str:
+    """A value as written after `--set key=`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if value == value.strip() and value and not _parses_as_toml(value):
+            return value  # `--set` reads text that is not TOML as text: no quotes needed
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return format_value_plain(value)
+
+
+def _parses_as_toml(text: str) -> bool:
+    try:
+        tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
+def format_value_plain(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def command_line(config_path: str, name: str, changed: dict[str, Any]) -> str:
+    """The `voxtop train` command equivalent to the form."""
+    parts = ["voxtop", "train", config_path, "--name", name]
+    for key, value in changed.items():
+        parts += ["--set", f"{key}={toml_value(value)}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def make_editor(info: FieldInfo, value: Any) -> Widget:
+    """The input widget for one field: Checkbox for booleans, Select for choices, Input otherwise."""
+    wid = widget_id(info.key)
+    if info.type is bool:
+        return Checkbox("", value=bool(value), id=wid)
+    if info.choices is not None:
+        return Select([(str(c), c) for c in info.choices], value=value, allow_blank=False, id=wid,
+                      compact=True)
+    placeholder = "none" if info.path and info.name == "pretrained" else format_value(info, info.default)
+    return Input(value=format_value(info, value), placeholder=placeholder, id=wid, compact=True)
+
+
+def read_editor(info: FieldInfo, editor: Widget) -> Any:
+    """The (not yet checked) value of an editor made by `make_editor`."""
+    if isinstance(editor, Checkbox):
+        return editor.value
+    if isinstance(editor, Select):
+        return editor.value
+    assert isinstance(editor, Input)
+    return parse_text(info, editor.value)
+
+
+class FieldRow(Vertical):
+    """Label (with unit), editor, and a line for its error message."""
+
+    DEFAULT_CSS = """
+    FieldRow { height: auto; }
+    FieldRow > Horizontal { height: auto; }
+    FieldRow Label { width: 24; padding: 0 1 0 0; }
+    FieldRow Input, FieldRow Select { width: 1fr; }
+    FieldRow Checkbox { border: none; padding: 0; height: 1; width: auto; }
+    FieldRow .error { height: auto; padding-left: 24; }
+    FieldRow .error.-empty { display: none; }
+    """
+
+    def __init__(self, info: FieldInfo, value: Any):
+        super().__init__(id="row-" + widget_id(info.key))
+        self.info = info
+        self.value = value
+        self.error_message: str | None = None
+
+    def compose(self) -> Any:
+        unit = f" ({self.info.unit})" if self.info.unit else ""
+        with Horizontal():
+            yield Label(f"{self.info.label}{unit}")
+            yield make_editor(self.info, self.value)
+        yield Static("", classes="error -empty", markup=False)
+
+    def show_error(self, message: str | None) -> None:
+        if message == self.error_message:
+            return  # restyling 60 rows on every keystroke is what makes forms slow
+        self.error_message = message
+        error = self.query_one(".error", Static)
+        error.update(f"✗ {message}" if message else "")
+        error.set_class(not message, "-empty")
+
+    @property
+    def editor(self) -> Widget:
+        return self.query_one("#" + widget_id(self.info.key))

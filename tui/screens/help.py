@@ -1,0 +1,61 @@
+"""The key list of every screen (`?`)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP_TEXT = """\
+voxtop keys (mouse optional)
+
+Everywhere
+  ?          this help            ctrl+q   quit
+  escape     back                 tab      next panel / field
+
+Runs (home)
+  n          new run: pick a dataset, then parameters
+  enter, o   open the run's Monitor
+  r          resume from the newest checkpoint
+  p          resume, choosing the checkpoint
+  d          delete the run (asks; never a running one)
+  g          refresh now          q        quit
+
+Datasets
+  up/down    pick a dataset: size, or its problems with file:line
+  enter      set parameters for it
+
+Parameters
+  tab        next field; space toggles a switch, enter opens a list
+  ctrl+l     launch (or resume) and open the Monitor
+  ctrl+s     save the config TOML and show the `voxtop train` command
+
+Monitor
+  [ / ]      less / more smoothing of the loss chart
+  m          alignment picture / predicted mel
+  z          zoom the focused panel (tab moves between panels)
+  s          stop: save a checkpoint and exit (asks)
+  k          kill the trainer at once (asks)
+  r          resume from the selected checkpoint (newest if none)
+
+Quitting voxtop never stops a run: open it again to keep watching.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Closes on escape, q or ?."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close", show=False),
+        Binding("question_mark", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Static(HELP_TEXT, id="help-text", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,230 @@
+"""Monitor: one run live: progress and ETA, loss and attention charts, alignment picture,
+checkpoints (watchdog), log tail, events, GPU; stop, kill and resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from trainer.rundir import ACTIVE_STATES, RunDir
+from tui.follow import CheckpointWatcher
+from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
+from tui.screens.monitor_data import DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step
+from tui.widgets.checkpoint_table import CheckpointTable
+from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.heatmap import Heatmap
+from tui.widgets.line_chart import LineChart
+from tui.widgets.log_tail import LogTail
+
+GPU_EVERY_S = 2.0
+
+
+class MonitorScreen(Screen[None]):
+    """Follows one run; redraws only when `MonitorModel.update` reports new data."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("left_square_bracket", "smoothing(-1)", "Smooth-", show=False),
+        Binding("right_square_bracket", "smoothing(1)", "Smooth+", show=False),
+        Binding("m", "toggle_picture", "Mel/Align"),
+        Binding("z", "zoom", "Zoom"),
+        Binding("s", "stop(False)", "Stop"),
+        Binding("k", "stop(True)", "Kill"),
+        Binding("r", "resume", "Resume"),
+    ]
+
+    def __init__(self, run: RunDir):
+        super().__init__()
+        self.run = run
+        self.model = MonitorModel(run)
+        self.smoothing = DEFAULT_SMOOTHING
+        self.picture_kind = "alignment"
+        self.view: MonitorView | None = None
+        self.watcher: CheckpointWatcher | None = None
+        self._sampler: Any = None
+        self.updates = 0
+        """How many views were drawn (tests use it to see that idle polls redraw nothing)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
+        yield Static("", id="mon-progress", markup=False)
+        with Grid(id="mon-grid"):
+            yield LineChart("loss", id="loss", classes="panel")
+            yield Heatmap(id="picture", classes="panel")
+            yield LineChart("attention score", id="attention", classes="panel")
+            yield CheckpointTable(id="checkpoints")
+        with Horizontal(id="mon-bottom"):
+            yield LogTail(id="log")
+            with Vertical(id="mon-side"):
+                yield GpuPanel(id="gpu")
+                yield Static("no events", id="events", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for widget_id, title in (("picture", "alignment"), ("checkpoints", "checkpoints (r: resume selected)"),
+                                 ("log", "train.log"), ("events", "events")):
+            self.query_one(f"#{widget_id}").border_title = title
+        for panel in self.query(".panel"):
+            panel.can_focus = True
+        self.watcher = CheckpointWatcher(self.run.checkpoints_dir, lambda: self.post_message(CheckpointsChanged()))
+        self.watcher.start()
+        self.refresh_view()
+        self.set_interval(self.app.refresh_s, self.refresh_view)
+        self._sample_gpu()
+        self.set_interval(GPU_EVERY_S, self._sample_gpu)
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    # --- following ------------------------------------------------------------------
+
+    def refresh_view(self, force: bool = False) -> None:
+        """Poll the run in a worker; widths are read here, on the UI thread."""
+        loss_width = self.query_one("#loss").content_size.width
+        attention_width = self.query_one("#attention").content_size.width
+        self._follow(loss_width, attention_width, self.smoothing, self.picture_kind, force)
+
+    @work(thread=True, exclusive=True, group="follow")
+    def _follow(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
+                force: bool) -> None:
+        try:
+            view = self.model.update(loss_width, attention_width, smoothing, picture_kind, force)
+        except Exception as exc:  # unreadable files must show as a message, not end the app
+            self.post_message(ActionFailed(f"cannot read {self.run.path}: {exc}"))
+            return
+        if view is not None:
+            self.post_message(RunUpdated(view))
+
+    @on(CheckpointsChanged)
+    def _checkpoints_changed(self) -> None:
+        self.refresh_view()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_view)
+
+    @on(RunUpdated)
+    def _show(self, message: RunUpdated) -> None:
+        view: MonitorView = message.view
+        self.view = view
+        self.updates += 1
+        world = f" · world {view.world_size}" if view.world_size else ""
+        title = f"{view.name} · {view.state.upper()}{world} · epoch {view.epoch} · verdict: {view.verdict}"
+        if view.error:
+            title += f"\nerror: {view.error}"
+        self.query_one("#mon-title", Static).update(title)
+        progress = self.query_one("#mon-progress", Static)
+        progress.update(progress_text(view, progress.content_size.width or 78))
+        for widget_id, spec in (("loss", view.loss), ("attention", view.attention)):
+            chart = self.query_one(f"#{widget_id}", LineChart)
+            chart.show(spec.lines, spec.y_limits, spec.title)
+        picture = self.query_one("#picture", Heatmap)
+        picture.show(view.picture, view.picture_normalise, "waiting for the first checkpoint")
+        picture.border_title = view.picture_title
+        self.query_one("#checkpoints", CheckpointTable).show(view.checkpoints, view.checkpoint_records)
+        self.query_one("#log", LogTail).show(view.log_lines)
+        events = list(view.events[-6:]) or ["no events"]
+        if view.malformed:
+            events.append(f"{view.malformed} malformed metrics line(s) skipped")
+        self.query_one("#events", Static).update("\n".join(events))
+
+    @work(thread=True, exclusive=True, group="gpu")
+    def _sample_gpu(self) -> None:
+        if self._sampler is None:
+            factory = self.app.gpu_sampler
+            if factory is None:
+                from tui.gpu import Sampler
+
+                factory = Sampler
+            self._sampler = factory()
+        self.post_message(GpuSampled(self._sampler.sample()))
+
+    @on(GpuSampled)
+    def _show_gpu(self, message: GpuSampled) -> None:
+        self.query_one("#gpu", GpuPanel).show(message.reading)
+
+    # --- keys -------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.app.pop_screen()
+
+    def action_smoothing(self, direction: int) -> None:
+        self.smoothing = smoothing_step(self.smoothing, direction)
+        self.refresh_view()
+
+    def action_toggle_picture(self) -> None:
+        self.picture_kind = "mel" if self.picture_kind == "alignment" else "alignment"
+        self.refresh_view()
+
+    def action_zoom(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        elif self.focused is not None:
+            self.maximize(self.focused)
+            self.call_after_refresh(self.refresh_view)
+
+    def _state(self) -> str:
+        return self.model.follower.state
+
+    def action_stop(self, kill: bool) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if self._state() not in ACTIVE_STATES:
+            self.notify(f"{self.run.name} is {self._state()}: no trainer to stop", severity="warning")
+            return
+        question = (f"Kill the trainer of {self.run.name} now?\nProgress since the last checkpoint "
+                    "is lost." if kill else
+                    f"Stop {self.run.name}?\nThe trainer saves a checkpoint, then exits.")
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._stop(kill) if yes else None)
+
+    @work(thread=True, exclusive=True, group="control")
+    def _stop(self, kill: bool) -> None:
+        try:
+            signalled = self.app.launcher.stop(self.run, kill)
+        except Exception as exc:
+            self.post_message(ActionFailed(f"cannot signal the trainer: {exc}"))
+            return
+        if not signalled:
+            self.post_message(ActionFailed("no live trainer to signal (it may have just ended)"))
+        else:
+            self.post_message(ActionDone("killed the trainer" if kill else
+                                         "asked the trainer to save a checkpoint and stop"))
+
+    def action_resume(self) -> None:
+        if self._state() in ACTIVE_STATES:
+            self.notify(f"{self.run.name} is {self._state()}; stop it before resuming", severity="warning")
+            return
+        table = self.query_one("#checkpoints", CheckpointTable)
+        checkpoint = table.selected() or (table.checkpoints[0] if table.checkpoints else None)
+        if checkpoint is None:
+            self.notify("no checkpoint to resume from yet", severity="error")
+            return
+        self._resume(checkpoint.path, checkpoint.step)
+
+    @work(thread=True, exclusive=True, group="control")
+    def _resume(self, path: Any, step: int) -> None:
+        try:
+            self.app.launcher.start(self.run, path)
+        except Exception as exc:
+            self.post_message(ActionFailed(f"cannot resume: {exc}"))
+            return
+        self.post_message(ActionDone(f"resuming {self.run.name} from step {step}"))
+
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        self.notify(message.text)
+        self.refresh_view(force=True)
+
+    @on(ActionFailed)
+    def _failed(self, message: ActionFailed) -> None:
+        self.notify(message.text, severity="error", timeout=8)

@@ -1,0 +1,204 @@
+"""Runs (home): every run with state, progress and last losses; new, open, resume, delete."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from trainer.rundir import ACTIVE_STATES, RunDir, inside
+from tui.messages import ActionDone, ActionFailed, RunLaunched, RunsListed
+from tui.summary import RunSummary, RunsIndex
+from tui.widgets.tables import fill_table
+
+COLUMNS = (("run", "name"), ("state", "state"), ("step", "step"), ("ep", "epoch"),
+           ("train", "train"), ("val", "val"), ("attn", "attn"), ("started", "started"))
+
+
+def _loss(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_row(summary: RunSummary) -> tuple[str, ...]:
+    """The table cells of one run, plain text (no colour needed)."""
+    step = f"{summary.step}/{summary.total_steps}" if summary.total_steps else str(summary.step)
+    started = (time.strftime("%m-%d %H:%M", time.localtime(summary.started_at))
+               if summary.started_at else "-")
+    return (summary.name, summary.state, step, str(summary.epoch), _loss(summary.train_loss),
+            _loss(summary.val_loss), _loss(summary.attention, 2), started)
+
+
+class RunsScreen(Screen[None]):
+    """The home screen: a table of runs, refreshed every few seconds from status + metrics tail."""
+
+    BINDINGS = [
+        Binding("n", "new_run", "New"),
+        Binding("o", "open_run", "Open"),
+        Binding("r", "resume", "Resume"),
+        Binding("p", "resume_pick", "Resume from...", show=False),
+        Binding("d", "delete", "Delete"),
+        Binding("g", "refresh", "Refresh", show=False),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: dict[str, RunSummary] = {}
+        self._rows: list[tuple[str, ...]] = []
+        self._index: RunsIndex | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"voxtop · runs in {self.app.runs_root}", id="title", classes="title")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        fill_table(self.query_one("#runs", DataTable), COLUMNS, [], [])
+        self._index = RunsIndex(self.app.runs_root)
+        self.action_refresh()
+        self.set_interval(max(self.app.refresh_s, 1.0) * 2, self.action_refresh)
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    # --- data -----------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        self._list_runs()
+
+    @work(thread=True, exclusive=True, group="runs")
+    def _list_runs(self) -> None:
+        assert self._index is not None
+        try:
+            self.post_message(RunsListed(self._index.refresh()))
+        except OSError as exc:
+            self.post_message(ActionFailed(f"cannot read {self.app.runs_root}: {exc.strerror or exc}"))
+
+    @on(RunsListed)
+    def _show_runs(self, message: RunsListed) -> None:
+        self.summaries = {s.name: s for s in message.summaries}
+        rows = [summary_row(s) for s in message.summaries]
+        table = self.query_one("#runs", DataTable)
+        if rows != self._rows:
+            selected = self.selected_name()
+            self._rows = rows
+            fill_table(table, COLUMNS, rows, [row[0] for row in rows])
+            if selected in self.summaries:
+                table.move_cursor(row=table.get_row_index(selected))
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        detail = self.query_one("#run-detail", Static)
+        summary = self.selected()
+        if not self.summaries:
+            detail.update(f"No runs yet in {self.app.runs_root}. Press n to start one from a dataset.")
+        elif summary is None:
+            detail.update("")
+        elif summary.error:
+            detail.update(f"{summary.name}: failed: {summary.error}")
+        else:
+            detail.update(f"{summary.path} · {summary.checkpoints} checkpoint(s)")
+
+    def selected_name(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:
+            return None
+
+    def selected(self) -> RunSummary | None:
+        name = self.selected_name()
+        return self.summaries.get(name) if name else None
+
+    # --- actions ----------------------------------------------------------------------
+
+    def action_new_run(self) -> None:
+        self.app.open_datasets()
+
+    @on(DataTable.RowSelected)
+    def action_open_run(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.app.open_monitor(RunDir(summary.path))
+
+    def action_resume(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        if summary.state in ACTIVE_STATES:
+            self.notify(f"{summary.name} is {summary.state}; nothing to resume", severity="warning")
+            return
+        self._resume(RunDir(summary.path))
+
+    def action_resume_pick(self) -> None:
+        summary = self.selected()
+        if summary is not None:
+            self.app.open_params(resume_run=RunDir(summary.path))
+
+    @work(thread=True, exclusive=True, group="resume")
+    def _resume(self, run: RunDir) -> None:
+        checkpoints = run.checkpoints()
+        if not checkpoints:
+            self.post_message(ActionFailed(f"{run.name} has no checkpoint to resume from"))
+            return
+        try:
+            self.app.launcher.start(run, checkpoints[-1].path)
+        except Exception as exc:  # RunError, OSError: shown, never a traceback
+            self.post_message(ActionFailed(f"cannot resume {run.name}: {exc}"))
+            return
+        self.post_message(RunLaunched(run))
+
+    def action_delete(self) -> None:
+        summary = self.selected()
+        if summary is None:
+            return
+        if summary.state in ACTIVE_STATES:
+            self.notify(f"{summary.name} is {summary.state}: stop it before deleting", severity="error")
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        question = (f"Delete run {summary.name}?\n{summary.checkpoints} checkpoint(s) and all its "
+                    "files will be removed. This cannot be undone.")
+        self.app.push_screen(ConfirmScreen(question),
+                             lambda yes: self._delete(summary.path) if yes else None)
+
+    @work(thread=True, exclusive=True, group="delete")
+    def _delete(self, path: Path) -> None:
+        run = RunDir(path)
+        state = run.effective_state()
+        if state in ACTIVE_STATES:
+            self.post_message(ActionFailed(f"{run.name} is {state}: stop it before deleting"))
+            return
+        if not inside(self.app.runs_root, path) or not path.is_dir() or path.is_symlink():
+            self.post_message(ActionFailed(f"refusing to delete {path}: not a run inside "
+                                           f"{self.app.runs_root}"))
+            return
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            self.post_message(ActionFailed(f"cannot delete {path}: {exc.strerror or exc}"))
+            return
+        self.post_message(ActionDone(f"deleted {run.name}"))
+
+    @on(ActionDone)
+    def _done(self, message: ActionDone) -> None:
+        self.notify(message.text)
+        self.action_refresh()
+
+    @on(ActionFailed)
+    def _failed(self, message: ActionFailed) -> None:
+        self.notify(message.text, severity="error", timeout=8)
+
+    @on(RunLaunched)
+    def _launched(self, message: RunLaunched) -> None:
+        self.app.open_monitor(message.run)

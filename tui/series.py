@@ -1,0 +1,127 @@
+"""Numbers behind the charts: growing series, debiased EMA, min/max downsampling, y-range.
+
+Everything is vectorised with numpy so that a run with a million train records still
+redraws in milliseconds: the cost is a few passes over the arrays, never a Python loop
+per point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Largest factor w**-k we let a block reach in `ema_debiased` (float64 tops out near 1e308).
+_MAX_BLOCK_GAIN_LOG10 = 200.0
+
+
+class Series:
+    """An append-only (step, value) series kept in amortised-doubling numpy arrays."""
+
+    def __init__(self, capacity: int = 1024):
+        self._steps = np.empty(capacity, dtype=np.float64)
+        self._values = np.empty(capacity, dtype=np.float64)
+        self.count = 0
+        """How many points are stored."""
+
+    def append_many(self, steps: list[float], values: list[float]) -> None:
+        """Add points; non-finite values (NaN loss, inf) are skipped."""
+        if not steps:
+            return
+        new_steps = np.asarray(steps, dtype=np.float64)
+        new_values = np.asarray(values, dtype=np.float64)
+        keep = np.isfinite(new_values) & np.isfinite(new_steps)
+        new_steps, new_values = new_steps[keep], new_values[keep]
+        need = self.count + len(new_steps)
+        if need > len(self._steps):
+            capacity = max(need, 2 * len(self._steps))
+            self._steps = np.resize(self._steps, capacity)
+            self._values = np.resize(self._values, capacity)
+        self._steps[self.count:need] = new_steps
+        self._values[self.count:need] = new_values
+        self.count = need
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._steps[:self.count]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[:self.count]
+
+    def last(self) -> float | None:
+        return float(self._values[self.count - 1]) if self.count else None
+
+
+def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: s_t = w*s_(t-1) + (1-w)*x_t, divided by 1 - w**(t+1).
+
+    The recurrence is solved in closed form block by block (a cumulative sum of
+    x_i * w**-i), with blocks short enough that w**-i never overflows.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if weight <= 0.0 or len(x) == 0:
+        return x.copy()
+    weight = min(weight, 0.999999)
+    block = int(min(8192, max(1, _MAX_BLOCK_GAIN_LOG10 / -math.log10(weight))))
+    out = np.empty_like(x)
+    carry = 0.0  # the biased EMA just before the block
+    for start in range(0, len(x), block):
+        chunk = x[start:start + block]
+        k = np.arange(len(chunk), dtype=np.float64)
+        powers = weight ** k  # w**j for j = 0..B-1
+        inverse = weight ** -k
+        biased = weight * powers * carry + (1.0 - weight) * powers * np.cumsum(chunk * inverse)
+        out[start:start + len(chunk)] = biased
+        carry = float(biased[-1])
+    t = np.arange(1, len(x) + 1, dtype=np.float64)
+    return out / (1.0 - weight ** t)
+
+
+def downsample_minmax(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most 2*buckets points that keep every bucket's minimum and maximum (spikes survive)."""
+    n = len(values)
+    if buckets <= 0 or n <= 2 * buckets:
+        return np.asarray(steps), np.asarray(values)
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)[:-1]
+    lows = np.minimum.reduceat(values, edges)
+    highs = np.maximum.reduceat(values, edges)
+    starts = steps[edges]
+    ends = steps[np.append(edges[1:] - 1, n - 1)]
+    out_steps = np.empty(2 * buckets)
+    out_values = np.empty(2 * buckets)
+    out_steps[0::2], out_steps[1::2] = starts, ends
+    out_values[0::2], out_values[1::2] = lows, highs
+    return out_steps, out_values
+
+
+def y_range(*arrays: np.ndarray, low_pct: float = 5.0, high_pct: float = 95.0) -> tuple[float, float] | None:
+    """A y-range from the 5th to 95th percentile of all values, padded; outliers do not stretch it."""
+    parts = [np.asarray(a, dtype=np.float64) for a in arrays if len(a)]
+    if not parts:
+        return None
+    joined = np.concatenate(parts)
+    low, high = np.percentile(joined, [low_pct, high_pct])
+    if high - low < 1e-12:
+        pad = abs(high) * 0.1 or 1.0
+    else:
+        pad = (high - low) * 0.15
+    return float(low - pad), float(high + pad)
+
+
+def resize_max(matrix: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """`matrix` resized to rows x cols: max-pooled when shrinking (thin lines survive), repeated when growing."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0 or rows <= 0 or cols <= 0:
+        return np.zeros((max(rows, 0), max(cols, 0)))
+    row_edges = np.minimum((np.arange(rows) * m.shape[0]) // rows, m.shape[0] - 1)
+    col_edges = np.minimum((np.arange(cols) * m.shape[1]) // cols, m.shape[1] - 1)
+    pooled = np.maximum.reduceat(m, row_edges, axis=0)
+    return np.maximum.reduceat(pooled, col_edges, axis=1)
+
+
+def rate_per_s(times: np.ndarray, steps: np.ndarray) -> float | None:
+    """Steps per second over the points given (None without two distinct times)."""
+    if len(times) < 2 or times[-1] <= times[0] or steps[-1] <= steps[0]:
+        return None
+    return float((steps[-1] - steps[0]) / (times[-1] - times[0]))

@@ -1,0 +1,214 @@
+"""One-line summaries of runs (Runs screen) and launch estimates (Parameters screen).
+
+Cheap by design: status.json plus the last few kilobytes of metrics.jsonl, cached by the
+file's size and mtime so that an idle run costs one stat per refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from trainer.rundir import RunDir, list_runs
+
+TAIL_BYTES = 65_536
+#: Bytes of one checkpoint (weights + optimizer) when no earlier run of the preset has one.
+CHECKPOINT_BYTES = {"tiny": 5 * 2**20, "full": 340 * 2**20}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What the Runs table shows for one run."""
+
+    name: str
+    path: Path
+    state: str
+    step: int
+    total_steps: int
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    attention: float | None
+    started_at: float | None
+    error: str | None
+    checkpoints: int
+
+
+def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]]:
+    """The complete records in the last `max_bytes` of a metrics file, oldest first."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class RunsIndex:
+    """Summaries of every run under a folder, re-reading a metrics tail only when it changed."""
+
+    def __init__(self, runs_root: Path):
+        self.runs_root = Path(runs_root)
+        self._tails: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+
+    def _last_records(self, run: RunDir) -> dict[str, Any]:
+        try:
+            stat = run.metrics_path.stat()
+            signature = (stat.st_size, stat.st_mtime_ns)
+        except FileNotFoundError:
+            return {}
+        cached = self._tails.get(run.path)
+        if cached and cached[0] == signature:
+            return cached[1]
+        last: dict[str, Any] = {}
+        for record in tail_records(run.metrics_path):
+            last[str(record.get("kind"))] = record
+        self._tails[run.path] = (signature, last)
+        return last
+
+    def summary(self, run: RunDir) -> RunSummary:
+        status = run.read_status() or {}
+        last = self._last_records(run)
+        train, val = last.get("train", {}), last.get("val", {})
+        attention = _float(val.get("attention_score"))
+        if attention is None:
+            attention = _float(train.get("attention_score"))
+        step = int(_float(status.get("step")) or _float(train.get("step")) or 0)
+        return RunSummary(
+            name=run.name, path=run.path, state=run.effective_state(status or None),
+            step=step, total_steps=int(_float(status.get("total_steps")) or 0),
+            epoch=int(_float(status.get("epoch")) or _float(train.get("epoch")) or 0),
+            train_loss=_float(train.get("loss")), val_loss=_float(val.get("loss")),
+            attention=attention, started_at=_float(status.get("started_at")),
+            error=status.get("error") or None, checkpoints=len(run.checkpoints()))
+
+    def refresh(self) -> list[RunSummary]:
+        runs = list_runs(self.runs_root)
+        alive = {run.path for run in runs}
+        self._tails = {path: value for path, value in self._tails.items() if path in alive}
+        return [self.summary(run) for run in runs]
+
+
+# --- estimates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PresetReference:
+    """What earlier runs of one preset tell about the next: checkpoint size and speed."""
+
+    checkpoint_bytes: int | None = None
+    steps_per_s: float | None = None
+    source: str | None = None
+
+
+def _preset_of(run: RunDir) -> str | None:
+    try:
+        return tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("model", {}).get("preset")
+    except (OSError, ValueError):
+        return None
+
+
+def _speed(run: RunDir) -> float | None:
+    """Steps per second over the train records of the run's latest session."""
+    records = [r for r in tail_records(run.metrics_path) if r.get("kind") in ("start", "train")]
+    points: list[tuple[float, float]] = []
+    for record in records:
+        if record.get("kind") == "start":
+            points = []
+        else:
+            t, step = _float(record.get("t")), _float(record.get("step"))
+            if t is not None and step is not None:
+                points.append((t, step))
+    if len(points) < 2 or points[-1][0] <= points[0][0] or points[-1][1] <= points[0][1]:
+        return None
+    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+
+
+def preset_reference(runs_root: Path, preset: str) -> PresetReference:
+    """Checkpoint size and speed of the newest earlier run of `preset` that has them."""
+    size, speed, source = None, None, None
+    for run in list_runs(runs_root):
+        if _preset_of(run) != preset:
+            continue
+        if size is None:
+            checkpoints = run.checkpoints()
+            if checkpoints:
+                size, source = checkpoints[-1].size, source or run.name
+        if speed is None:
+            speed = _speed(run)
+            if speed is not None:
+                source = source or run.name
+        if size is not None and speed is not None:
+            break
+    return PresetReference(size, speed, source)
+
+
+def format_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"  # pragma: no cover
+
+
+def format_eta(seconds: float | None) -> str:
+    """h:mm:ss, or '?' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    total = int(round(seconds))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def estimate(clips: int, val_fraction: float, fraction: float, batch_size: int, epochs: int,
+             max_steps: int, max_to_keep: int, keep_best: int, checkpoint_every: int,
+             preset: str, reference: PresetReference) -> dict[str, str]:
+    """Steps per epoch, total steps, disk for kept checkpoints and time, as display strings."""
+    used = max(1, round(clips * fraction))
+    train_clips = max(1, used - max(1, round(used * val_fraction)) if val_fraction > 0 else used)
+    per_epoch = math.ceil(train_clips / max(1, batch_size))
+    total = per_epoch * epochs
+    if max_steps:
+        total = min(total, max_steps)
+    one = reference.checkpoint_bytes or CHECKPOINT_BYTES.get(preset, CHECKPOINT_BYTES["full"])
+    written = total // checkpoint_every + 1 if checkpoint_every else 1
+    kept = written if max_to_keep == 0 else min(written, max_to_keep + keep_best)
+    guess = "" if reference.checkpoint_bytes else " (typical size)"
+    if reference.steps_per_s:
+        time_text = f"{format_eta(total / reference.steps_per_s)} at {reference.steps_per_s:.2f} steps/s"
+    else:
+        time_text = "measured after launch"
+    return {"train clips": f"≈{train_clips}", "steps/epoch": str(per_epoch), "total steps": str(total),
+            "disk": f"≈{format_bytes(one * kept)} ({kept} x {format_bytes(one)}{guess})",
+            "time": time_text}
