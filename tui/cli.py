@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tui import commands
 
     commands.add_commands(sub)
+    from tui import headless
+
+    headless.add_commands(sub)
     return parser
 
 
