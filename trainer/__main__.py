@@ -39,27 +39,56 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--checkpoint", help="resume from this checkpoint instead of the newest")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # set by our torchrun launch
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
     if not run.config_path.is_file():
         print(f"error: {run.path} is not a voxtop run directory (no config.toml)", file=sys.stderr)
         return 1
+    if args.worker:
+        return train(run, args.checkpoint, worker=True)
     try:
         run.acquire_lock()
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)  # the running trainer owns the status; leave it alone
         return 1
+    try:
+        nproc = _nproc(run)
+        if nproc > 1:
+            from trainer.multiproc import launch_workers
+
+            return launch_workers(run, nproc, args.checkpoint)
+        return train(run, args.checkpoint, worker=False)
+    finally:
+        run.release_lock()
+
+
+def _nproc(run: RunDir) -> int:
+    from trainer.config import ConfigError, load
+
+    try:
+        return load(run.config_path).device.nproc
+    except ConfigError:
+        return 1  # train() reports the config error as the run's failure
+
+
+def train(run: RunDir, checkpoint_arg: str | None, worker: bool) -> int:
+    """Train in this process (one rank of several when `worker`); every failure ends visibly."""
+    from trainer.distributed import error_file, ranks_from_env, shutdown
+
+    ranks = ranks_from_env()
     trainer = None
     try:
         from trainer.config import load
 
         config = load(run.config_path)
-        checkpoint = pick_checkpoint(run, args.checkpoint)
-        run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
-                         host=socket.gethostname(), error=None)
+        checkpoint = pick_checkpoint(run, checkpoint_arg)
+        if not worker:
+            run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
+                             host=socket.gethostname(), error=None)
         from trainer.loop import Trainer
 
-        trainer = Trainer(run, config, resume_from=checkpoint, log=log)
+        trainer = Trainer(run, config, resume_from=checkpoint, log=log, ranks=ranks)
         signal.signal(signal.SIGTERM, trainer.request_stop)
         signal.signal(signal.SIGINT, trainer.request_stop)
         trainer.setup()
@@ -69,19 +98,28 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         error = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        step = trainer.progress.step if trainer is not None else 0
-        writer = trainer.metrics if trainer is not None and trainer.metrics else MetricsWriter(run.metrics_path)
-        try:
-            writer.write("event", step, level="error", code="crash", message=error)
-            writer.write("end", step, reason="failed")
-        finally:
-            run.write_status(state="failed", error=error)
-        print(f"run failed at step {step}: {error}", flush=True)
+        if worker:
+            with open(error_file(run.path, ranks.rank), "w", encoding="utf-8") as handle:
+                handle.write(error + "\n")
+        if ranks.is_main:
+            step = trainer.progress.step if trainer is not None else 0
+            fail_run(run, step, error, trainer.metrics if trainer is not None else None)
         return 1
     finally:
         if trainer is not None and trainer.metrics is not None:
             trainer.metrics.close()
-        run.release_lock()
+        shutdown()
+
+
+def fail_run(run: RunDir, step: int, error: str, writer: MetricsWriter | None = None) -> None:
+    """Record a failure: an error event, an `end` record and `failed` in status.json."""
+    writer = writer or MetricsWriter(run.metrics_path)
+    try:
+        writer.write("event", step, level="error", code="crash", message=error)
+        writer.write("end", step, reason="failed")
+    finally:
+        run.write_status(state="failed", error=error)
+    print(f"run failed at step {step}: {error}", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,13 +47,16 @@ def next_batch(order: list[int], offset: int, batch_size: int, rank: int = 0,
     processes each rank takes its share of one global batch.
     """
     chunk = order[offset:offset + batch_size * world_size]
+    if len(chunk) < world_size:
+        return [], len(chunk)
     share = chunk[rank::world_size] if world_size > 1 else chunk
     return share, len(chunk)
 
 
 def steps_for(n_clips: int, batch_size: int, world_size: int = 1) -> int:
-    """Steps needed to go through `n_clips` clips."""
-    return math.ceil(n_clips / (batch_size * world_size))
+    """Steps needed to go through `n_clips` clips (a tail too short for every rank is dropped)."""
+    full, tail = divmod(n_clips, batch_size * world_size)
+    return full + (1 if tail >= world_size else 0)
 
 
 @dataclass

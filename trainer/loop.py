@@ -19,8 +19,10 @@ import torch
 
 from trainer import checkpoints as ckpt
 from trainer.config import Config
+from trainer import distributed
 from trainer.cuda.device import Placement, place
-from trainer.cuda.oom import check_injected, free_memory, injected_limit, is_oom_error, smaller_batch
+from trainer.distributed import Ranks
+from trainer.cuda.oom import check_injected, check_injected_crash, free_memory, injected_limit, is_oom_error, smaller_batch
 from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, steps_for
 from trainer.dataset import load_clips
 from trainer.features import FeatureCache
@@ -55,24 +57,33 @@ class Trainer:
     """Trains one run directory until its targets, a stop signal or early stopping."""
 
     def __init__(self, run: RunDir, config: Config, resume_from: Path | None = None,
-                 log: Any = print):
-        self.run, self.config, self.log = run, config, log
+                 log: Any = print, ranks: Ranks | None = None):
+        self.run, self.config = run, config
+        self.ranks = ranks or Ranks()
+        # Only rank 0 speaks; the others reach train.log only through a traceback.
+        self.log = log if self.ranks.is_main else (lambda message: None)
         self.resume_from = resume_from
-        self.stop_signal: str | None = None
+        self.stop_requested: str | None = None  # set by the signal handler
+        self.stop_signal: str | None = None     # acted on: at once alone, agreed with several ranks
         self.progress = Progress()
         self.metrics: MetricsWriter | None = None
+        self.minutes_due = False
+        self.last_saved_step = -1
 
     # --- setup ----------------------------------------------------------------------
 
     def setup(self) -> None:
         c = self.config
-        self.placement: Placement = place(c)
+        self.placement: Placement = place(c, self.ranks.local_rank)
+        distributed.init(self.ranks, self.placement.device)
         self.language = get_language(c.data.language)
         self.symbols = self.language.symbols
         clips = load_clips(c.data.dataset, c.data.language, c.data.sample_rate, c.data.resample)
         train_clips, val_clips = split_clips(clips, c.data.val_fraction, c.data.seed, c.data.fraction)
         cache = FeatureCache(c.data)
-        computed = cache.build(train_clips + val_clips, log=self.log)
+        computed = cache.build(train_clips + val_clips, log=self.log) if self.ranks.is_main else 0
+        self.ranks.barrier()  # the other ranks find every feature cached
+        cache.build(train_clips + val_clips)
         self.log(f"data: {len(train_clips)} train / {len(val_clips)} validation clips "
                  f"({computed} features computed, rest cached in {cache.folder})")
         self.train_set = ClipSet(train_clips, self.language, cache)
@@ -80,8 +91,9 @@ class Trainer:
         self.oom_limit = injected_limit()
 
         torch.manual_seed(c.train.seed)
-        self.model = build_model(c, len(self.symbols)).to(self.placement.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=c.train.learning_rate,
+        self.core = build_model(c, len(self.symbols)).to(self.placement.device)
+        self.model = self.core
+        self.optimizer = torch.optim.Adam(self.core.parameters(), lr=c.train.learning_rate,
                                           weight_decay=c.train.weight_decay)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=c.schedule.plateau_factor,
@@ -95,8 +107,13 @@ class Trainer:
         if self.resume_from is not None:
             self._restore(ckpt.load(self.resume_from))
         elif c.train.pretrained:
-            for note in warm_start(self.model, c.train.pretrained, self.symbols):
+            for note in warm_start(self.core, c.train.pretrained, self.symbols):
                 self.log(note)
+        if self.ranks.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = [self.placement.device.index] if self.placement.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.core, device_ids=device_ids)
         self._reset_accumulators(self.progress.interval_sums, self.progress.interval_frames)
         if not self.progress.batch_size:
             self.progress.batch_size = min(c.train.batch_size, len(self.train_set))
@@ -109,13 +126,14 @@ class Trainer:
     def _plan(self) -> None:
         """Total steps for the targets, from where the run is and the current batch size."""
         c, p = self.config, self.progress
-        per_epoch = steps_for(len(self.train_set), self.batch_size)
-        left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size)
+        world = self.ranks.world_size
+        per_epoch = steps_for(len(self.train_set), self.batch_size, world)
+        left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size, world)
         target = p.step + left_in_epoch + (c.train.epochs - p.epoch - 1) * per_epoch
         self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["model"])
+        self.core.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.plateau.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
@@ -123,7 +141,7 @@ class Trainer:
         ckpt.set_rng_states(payload["rng"])
         self.log(f"resumed from {self.resume_from} at step {self.progress.step}, "
                  f"epoch {self.progress.epoch + 1}")
-        moved = ckpt.set_aside_newer(self.run, self.progress.step)
+        moved = ckpt.set_aside_newer(self.run, self.progress.step) if self.ranks.is_main else None
         if moved is not None:
             self.log(f"checkpoints newer than step {self.progress.step} were moved to {moved} "
                      "(this resume starts a new branch; nothing is overwritten)")
@@ -135,7 +153,8 @@ class Trainer:
         c, p = self.config, self.progress
         self._heartbeat("running", force=True)
         self._record("start", epoch=p.epoch + 1, resumed_from=p.step if self.resume_from else None,
-                     device=str(self.placement.device), world_size=1, precision=self.placement.precision,
+                     device=str(self.placement.device), world_size=self.ranks.world_size,
+                     precision=self.placement.precision,
                      torch=torch.__version__, batch_size=self.batch_size)
         if self.resume_from:
             self._event("info", "resume", f"resumed from {self.resume_from.name} at step {p.step}")
@@ -147,11 +166,15 @@ class Trainer:
         while True:
             order = epoch_permutation(len(self.train_set), c.train.seed, p.epoch)
             while p.clips_in_epoch < len(order):
-                indices, consumed = next_batch(order, p.clips_in_epoch, self.batch_size)
+                indices, consumed = next_batch(order, p.clips_in_epoch, self.batch_size, self.ranks.rank,
+                                               self.ranks.world_size)
+                if not indices:  # a tail too short to give every rank a clip
+                    p.epoch, p.clips_in_epoch = p.epoch + 1, 0
+                    break
                 try:
                     self._train_step(self.train_set.batch(indices))
                 except Exception as exc:
-                    if not is_oom_error(exc):
+                    if not is_oom_error(exc) or self.ranks.distributed:
                         raise
                     self._back_off(exc)
                     continue
@@ -160,8 +183,14 @@ class Trainer:
                 epoch_done = p.clips_in_epoch >= len(order)
                 if epoch_done:
                     p.epoch, p.clips_in_epoch = p.epoch + 1, 0
-                if p.step % c.train.log_every_steps == 0:
+                at_log = p.step % c.train.log_every_steps == 0
+                if at_log:
                     self._log_interval()
+                if not self.ranks.distributed:
+                    self.stop_signal = self.stop_requested
+                elif at_log:
+                    # Agree on the host-side decisions here only, not every step.
+                    self.stop_signal, self.minutes_due = self._agree()
                 early_stop = False
                 eval_every = c.train.eval_every_steps
                 if (eval_every and p.step % eval_every == 0) or (not eval_every and epoch_done):
@@ -177,6 +206,12 @@ class Trainer:
                     self.save_checkpoint()
                 if epoch_done:
                     break
+
+    def _agree(self) -> tuple[str | None, bool]:
+        """(stop signal, time-based checkpoint due) as raised by any rank."""
+        stop, due = self.ranks.any([self.stop_requested is not None, self._minutes_elapsed()],
+                                   self.placement.device)
+        return (self.stop_requested or "SIGTERM") if stop else None, due
 
     def _back_off(self, exc: BaseException) -> None:
         """Out of memory: free it, lower the batch size, retry the same step; give up at 1."""
@@ -198,6 +233,7 @@ class Trainer:
         with self.placement.autocast():
             outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
         check_injected(batch.size, self.oom_limit)
+        check_injected_crash(self.ranks.rank, self.progress.step + 1)
         losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
                                 c.train.guided_attention_weight, c.train.guided_attention_sigma)
         self.optimizer.zero_grad(set_to_none=True)
@@ -222,7 +258,10 @@ class Trainer:
     def _flush_interval(self) -> tuple[list[float], int, int]:
         """Read the device accumulators back once: (means of the terms, steps, frames)."""
         p = self.progress
-        sums, frames, steps = self._acc.tolist(), int(self._acc_frames), p.interval_steps
+        self.ranks.sum_(self._acc)
+        self.ranks.sum_(self._acc_frames)
+        world = self.ranks.world_size
+        sums, frames, steps = [v / world for v in self._acc.tolist()], int(self._acc_frames), p.interval_steps
         p.interval_steps = 0
         self._reset_accumulators([0.0] * 6, 0)
         return [s / max(steps, 1) for s in sums], steps, frames
@@ -262,25 +301,24 @@ class Trainer:
         if not len(self.val_set):
             return None
         c, p = self.config, self.progress
-        totals = torch.zeros(4, device=self.placement.device)
-        count = 0
+        totals = torch.zeros(5, device=self.placement.device)
         devices = [self.placement.device] if self.placement.device.type == "cuda" else []
-        self.model.eval()
+        self.core.eval()
         with torch.random.fork_rng(devices=devices), torch.no_grad():
-            indices = list(range(len(self.val_set)))
+            indices = list(range(len(self.val_set)))[self.ranks.rank::self.ranks.world_size]
             for start in range(0, len(indices), self.batch_size):
                 batch = self.val_set.batch(indices[start:start + self.batch_size]).to(self.placement.device)
                 with self.placement.autocast():
-                    outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+                    outputs = self.core(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
                 losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths,
                                         batch.mel_lengths, c.train.guided_attention_weight,
                                         c.train.guided_attention_sigma)
                 # the validation loss users compare is mel + gate, without the guide
                 totals += torch.stack([losses.mel + losses.gate, losses.mel, losses.gate,
-                                       losses.attention_score]) * batch.size
-                count += batch.size
-        self.model.train()
-        loss, mel, gate, score = (totals / count).tolist()
+                                       losses.attention_score, torch.ones_like(losses.mel)]) * batch.size
+        self.core.train()
+        self.ranks.sum_(totals)
+        loss, mel, gate, score = (totals[:4] / totals[4]).tolist()
         p.last_val_step, p.last_val_loss = p.step, loss
         self._record("val", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
                      attention_score=score)
@@ -317,16 +355,27 @@ class Trainer:
         cp, p = self.config.checkpoint, self.progress
         if cp.every_steps and p.step % cp.every_steps == 0:
             return True
-        return bool(cp.every_minutes) and time.monotonic() - self.last_checkpoint_time >= cp.every_minutes * 60
+        if self.ranks.distributed:
+            due, self.minutes_due = self.minutes_due, False
+            return due
+        return self._minutes_elapsed()
+
+    def _minutes_elapsed(self) -> bool:
+        minutes = self.config.checkpoint.every_minutes
+        return bool(minutes) and time.monotonic() - self.last_checkpoint_time >= minutes * 60
 
     def save_checkpoint(self, tags: tuple[str, ...] = ()) -> Path:
         """Validate if needed, save atomically, synthesise the alignment sentence, rotate."""
         p = self.progress
         if p.last_val_step != p.step:
             self.validate()
+        self.last_saved_step = p.step
+        if not self.ranks.is_main:
+            self.last_checkpoint_time = time.monotonic()
+            return self.run.checkpoint_path(p.step)
         self._flush_interval_into_progress()
         payload = {
-            "version": VERSION, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "version": VERSION, "model": self.core.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": ckpt.rng_states(), "progress": asdict(p), "config": self.config.to_dict(),
             "symbols": self.symbols, "language": self.language.code,
@@ -357,7 +406,7 @@ class Trainer:
 
     def _synthesise(self, checkpoint: str) -> None:
         step = self.progress.step
-        result = synthesise(self.model, self.alignment_tokens, self.placement.device,
+        result = synthesise(self.core, self.alignment_tokens, self.placement.device,
                             self.config.train.max_decoder_steps)
         import numpy as np
 
@@ -384,7 +433,7 @@ class Trainer:
         if reason == "stopped":
             self._event("info", "signal", f"{self.stop_signal} received: saving a checkpoint and stopping")
         tags = ("final",) if reason in ("finished", "early_stop") else ()
-        if not self.run.checkpoint_path(p.step).exists():
+        if self.last_saved_step != p.step:
             self.save_checkpoint(tags)  # before the last log line, so it carries a partial interval
         if p.interval_steps:
             self._log_interval()
@@ -395,6 +444,8 @@ class Trainer:
         return reason
 
     def _record(self, kind: str, **fields: Any) -> None:
+        if not self.ranks.is_main:
+            return
         if self.metrics is None:
             self.metrics = MetricsWriter(self.run.metrics_path)
         self.metrics.write(kind, self.progress.step, **fields)
@@ -404,6 +455,8 @@ class Trainer:
         self.log(f"{level}: {message}")
 
     def _heartbeat(self, state: str, force: bool = False) -> None:
+        if not self.ranks.is_main:
+            return
         now = time.monotonic()
         if not force and now - getattr(self, "_last_heartbeat", 0.0) < HEARTBEAT_S:
             return
@@ -414,8 +467,8 @@ class Trainer:
 
     def request_stop(self, signum: int, _frame: Any = None) -> None:
         """Signal handler: finish the step, save, end as `stopped`."""
-        if self.stop_signal is None:
-            self.stop_signal = signal.Signals(signum).name
+        if self.stop_requested is None:
+            self.stop_requested = signal.Signals(signum).name
 
 
 def format_eta(seconds: float) -> str:

@@ -54,3 +54,13 @@ def check_injected(batch_size: int, limit: int | None) -> None:
         raise torch.OutOfMemoryError(
             f"CUDA out of memory. Tried to allocate a batch of {batch_size} clips "
             f"(injected by {INJECT_ENV}={limit})")
+
+
+CRASH_ENV = "VOXTOP_INJECT_CRASH"
+
+
+def check_injected_crash(rank: int, step: int) -> None:
+    """Fault injection for tests: `VOXTOP_INJECT_CRASH=RANK:STEP` fails that rank at that step."""
+    value = os.environ.get(CRASH_ENV, "")
+    if value and value == f"{rank}:{step}":
+        raise RuntimeError(f"injected failure in rank {rank} at step {step} ({CRASH_ENV})")

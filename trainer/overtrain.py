@@ -1,0 +1,341 @@
+"""Overtraining detector: smoothed val loss, its minima, a verdict per evaluation, the checkpoint to keep.
+
+Standard library only, so the TUI imports it without torch; the trainer feeds `Detector` one
+evaluation at a time, and `analyse` replays a finished (or foreign) run from metrics.jsonl alone.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any, Collection
+
+VERDICTS = ("improving", "plateau", "overtraining", "collapsed")
+NOISE_WINDOW = 20  # recent evaluations the noise level is read from: noise shrinks as training settles
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class _Ema:
+    """TensorBoard's debiased EMA, one value at a time, so the detector and `ema` agree to the bit."""
+
+    def __init__(self, weight: float):
+        self.weight, self.last, self.count = weight, 0.0, 0
+
+    def push(self, value: float) -> float:
+        if not math.isfinite(value):
+            return value  # TensorBoard passes NaN/inf through without touching the average
+        self.last = self.last * self.weight + (1 - self.weight) * value
+        self.count += 1
+        debias = 1 - self.weight ** self.count if self.weight != 1 else 1.0
+        return self.last / debias
+
+
+def ema(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's debiased exponential moving average (weight 0 = no smoothing)."""
+    smoother = _Ema(weight)
+    return [smoother.push(float(v)) for v in values]
+
+
+def noise_level(values: list[float]) -> float:
+    """Robust standard deviation of the evaluation-to-evaluation noise of the recent raw values.
+
+    Read from second differences, so a steady trend (falling or rising) does not count as noise;
+    the detector will not call a rise that the noise alone explains.
+    """
+    recent = [v for v in values[-NOISE_WINDOW:] if math.isfinite(v)]
+    if len(recent) < 5:
+        return 0.0
+    second = [abs(recent[k - 1] - 2 * recent[k] + recent[k + 1]) for k in range(1, len(recent) - 1)]
+    return 1.4826 * statistics.median(second) / math.sqrt(6)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detector settings; relative thresholds so they hold whatever the loss scale."""
+
+    smoothing: float = 0.6  # EMA weight of val, train and attention series
+    patience: int = 5  # evaluations a rise (or a collapse) must last before it is called
+    tolerance: float = 0.02  # relative rise of smoothed val loss above its minimum that counts
+    prominence: float = 0.02  # relative prominence a smoothed minimum needs to be a candidate
+    collapse_ratio: float = 0.5  # attention below this fraction of its best = collapsed
+    min_evals: int = 3  # evaluations before any verdict other than improving
+    noise_factor: float = 3.0  # a rise must also exceed this many noise standard deviations
+
+
+@dataclass
+class Evaluation:
+    """One validation: its step, val loss, the train loss since the previous one, attention score."""
+
+    step: int
+    val_loss: float
+    train_loss: float | None = None
+    attention_score: float | None = None
+
+
+@dataclass
+class Verdict:
+    """What the detector concludes after an evaluation; `changed` tells the trainer to log an event."""
+
+    verdict: str  # one of VERDICTS
+    step: int
+    best_step: int  # raw minimum near the smoothed minimum
+    best_val: float  # raw val loss at best_step
+    onset_step: int | None  # step of the smoothed minimum before the sustained rise
+    message: str
+    changed: bool = False
+
+
+class Detector:
+    """Incremental overtraining detector; keeps every evaluation so a resume replays it exactly."""
+
+    def __init__(self, config: DetectorConfig = DetectorConfig()):
+        self.config = config
+        self._reset()
+
+    def _reset(self) -> None:
+        self._emas = tuple(_Ema(self.config.smoothing) for _ in range(3))
+        self._steps: list[int] = []
+        self._raw: tuple[list[float], ...] = ([], [], [])  # val loss, train loss, attention score
+        self._smooth: tuple[list[float], ...] = ([], [], [])
+        self._best = -1  # index of the smoothed val-loss minimum
+        self._best_attention = -1  # index of the smoothed attention maximum
+        self._verdict: Verdict | None = None
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The verdict after the latest evaluation (None before the first)."""
+        return self._verdict
+
+    def _append(self, evaluation: Evaluation) -> None:
+        self._steps.append(int(evaluation.step))
+        values = (evaluation.val_loss, evaluation.train_loss, evaluation.attention_score)
+        for raw, smooth, smoother, value in zip(self._raw, self._smooth, self._emas, values):
+            number = float(value) if value is not None else math.nan
+            raw.append(number)
+            smooth.append(smoother.push(number))
+        i, val_s, att_s = len(self._steps) - 1, self._smooth[0], self._smooth[2]
+        if math.isfinite(val_s[i]) and (self._best < 0 or val_s[i] < val_s[self._best]):
+            self._best = i
+        if math.isfinite(att_s[i]) and (self._best_attention < 0 or att_s[i] > att_s[self._best_attention]):
+            self._best_attention = i
+
+    def update(self, evaluation: Evaluation) -> Verdict:
+        """Add one evaluation and return the verdict; `changed` is True when the verdict differs."""
+        self._append(evaluation)
+        verdict = self._judge()
+        verdict.changed = verdict.verdict != (self._verdict.verdict if self._verdict else "improving")
+        self._verdict = verdict
+        return verdict
+
+    def _collapsed(self, i: int) -> bool:
+        """Smoothed attention below collapse_ratio of its best, for patience evaluations (or already called)."""
+        a, att_s, c = self._best_attention, self._smooth[2], self.config
+        low = [k for k in range(max(a + 1, i - c.patience + 1), i + 1)
+               if a >= 0 and _finite(att_s[k]) and att_s[k] < c.collapse_ratio * att_s[a]]
+        held = self._verdict is not None and self._verdict.verdict == "collapsed"
+        return bool(low) and low[-1] == i and (held or len(low) >= c.patience)
+
+    def _rising(self, i: int, b: int) -> bool:
+        """Smoothed val loss above its minimum by more than the tolerance and the noise, for patience evaluations.
+
+        The median of the raw values must be above too, so one bad evaluation (a spike) is no rise.
+        """
+        c, val, val_s = self.config, self._raw[0], self._smooth[0]
+        threshold = val_s[b] + max(c.tolerance * abs(val_s[b]), c.noise_factor * noise_level(val))
+        window = range(i - c.patience + 1, i + 1)
+        window_raw = [val[k] for k in window if math.isfinite(val[k])]
+        return (i - b >= c.patience and all(val_s[k] > threshold for k in window)
+                and bool(window_raw) and statistics.median(window_raw) > threshold)
+
+    def _judge(self) -> Verdict:
+        c, i, b, steps = self.config, len(self._steps) - 1, self._best, self._steps
+        val, (val_s, train_s, att_s) = self._raw[0], self._smooth
+        if b < 0:
+            return Verdict("improving", steps[i], steps[i], val[i], None, "no finite val loss yet")
+        near = _snap(val, b, _snap_radius(c.smoothing), i)
+        where = f"best {val[near]:.4g} at step {steps[near]}"
+
+        def verdict(name: str, onset_step: int | None, message: str) -> Verdict:
+            return Verdict(name, steps[i], steps[near], val[near], onset_step, message)
+
+        if i + 1 < c.min_evals:
+            return verdict("improving", None, f"warming up: {where}")
+        if self._collapsed(i):
+            a = self._best_attention
+            return verdict("collapsed", None, f"attention collapsed: score {att_s[i]:.3f}, best {att_s[a]:.3f} "
+                                              f"at step {steps[a]}; val loss {where}")
+        rising, start = self._rising(i, b), i - c.patience
+        train_falling = (train_s[i] < train_s[start] if start >= 0 and _finite(train_s[i])
+                         and _finite(train_s[start]) else None)  # None: no train loss to tell
+        held = (self._verdict is not None and self._verdict.verdict == "overtraining"
+                and self._verdict.onset_step == steps[b])  # stays until a new minimum, no flapping
+        if i > b and (held or rising and train_falling is not False):
+            trend = (f" while train loss fell {train_s[b]:.4g} → {train_s[i]:.4g}"
+                     if _finite(train_s[b]) and _finite(train_s[i]) else "")
+            return verdict("overtraining", steps[b], f"overtraining since step {steps[b]}: val loss "
+                                                     f"{val_s[b]:.4g} → {val_s[i]:.4g}{trend}; {where}")
+        if i - b >= c.patience:
+            why = "val loss rising but train loss not falling" if rising else "no new val-loss minimum"
+            return verdict("plateau", None, f"plateau: {why} for {i - b} evaluations; {where}")
+        return verdict("improving", None, f"improving: val loss {val_s[i]:.4g}; {where}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The evaluations seen and the last verdict, JSON-serialisable (NaN stored as null)."""
+        def plain(values: list[float]) -> list[float | None]:
+            return [v if math.isfinite(v) else None for v in values]
+        return {"version": 1, "steps": list(self._steps), "val_loss": plain(self._raw[0]),
+                "train_loss": plain(self._raw[1]), "attention_score": plain(self._raw[2]),
+                "verdict": asdict(self._verdict) if self._verdict else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Replay the stored evaluations, so the next update answers as if never interrupted."""
+        self._reset()
+        for step, val, train, attention in zip(state["steps"], state["val_loss"], state["train_loss"],
+                                               state["attention_score"]):
+            self._append(Evaluation(step, math.nan if val is None else val, train, attention))
+        self._verdict = Verdict(**state["verdict"]) if state.get("verdict") else None
+
+
+def _snap_radius(smoothing: float) -> int:
+    """How far the raw minimum may sit from the smoothed one: about the EMA's lag in evaluations."""
+    return math.ceil(smoothing / (1 - smoothing)) if smoothing < 1 else 1
+
+
+def _snap(raw: list[float], index: int, radius: int, last: int) -> int:
+    """The index of the lowest finite raw value within `radius` of `index` (ties: the earliest)."""
+    nearby = [k for k in range(max(0, index - radius), min(last, index + radius) + 1) if math.isfinite(raw[k])]
+    return min(nearby, key=lambda k: (raw[k], k)) if nearby else index
+
+
+def local_minima(steps: list[int], values: list[float], prominence: float, smoothing: float) -> list[int]:
+    """indices of local minima of the val loss: found on the smoothed series with a relative prominence
+    threshold, each reported at the raw minimum nearby (candidates from the raw series).
+
+    The last evaluation is never a minimum: nothing after it says whether the loss turns up.
+    """
+    raw = [float(v) for v in values]
+    smooth = ema(raw, smoothing)
+    finite = [k for k in range(len(smooth)) if math.isfinite(smooth[k])]
+    found: set[int] = set()
+    for pos in range(1, len(finite) - 1):
+        k = finite[pos]
+        if not (smooth[k] < smooth[finite[pos - 1]] and smooth[k] <= smooth[finite[pos + 1]]):
+            continue
+        peaks = []
+        for side in (reversed(finite[:pos]), finite[pos + 1:]):
+            peak = smooth[k]
+            for j in side:  # highest point before the series drops below this minimum again
+                if smooth[j] < smooth[k]:
+                    break
+                peak = max(peak, smooth[j])
+            peaks.append(peak)
+        if min(peaks) - smooth[k] >= prominence * abs(smooth[k]):
+            found.add(_snap(raw, k, _snap_radius(smoothing), len(raw) - 1))
+    return sorted(found)
+
+
+@dataclass
+class Candidate:
+    """A local minimum of the val loss and the saved checkpoint nearest to it."""
+
+    step: int
+    val_loss: float
+    checkpoint_step: int | None
+    checkpoint_val_loss: float | None
+
+
+def candidates(evaluations: list[Evaluation], checkpoint_steps: dict[int, float | None],
+               config: DetectorConfig = DetectorConfig()) -> list[Candidate]:
+    """each local minimum mapped to the saved checkpoint nearest to it (by step; ties: the earlier)."""
+    steps = [e.step for e in evaluations]
+    values = [float(e.val_loss) for e in evaluations]
+    found = []
+    for k in local_minima(steps, values, config.prominence, config.smoothing):
+        nearest = min(checkpoint_steps, key=lambda s: (abs(s - steps[k]), s)) if checkpoint_steps else None
+        found.append(Candidate(steps[k], values[k], nearest,
+                               checkpoint_steps.get(nearest) if nearest is not None else None))
+    return found
+
+
+def recommend(checkpoint_val_loss: dict[int, float | None]) -> int | None:
+    """the saved checkpoint with the lowest validation loss (None if none has one; ties: the earlier)."""
+    known = [(loss, step) for step, loss in checkpoint_val_loss.items() if _finite(loss)]
+    return min(known)[1] if known else None
+
+
+def protected_checkpoints(evaluations: list[Evaluation], checkpoint_steps: dict[int, float | None],
+                          keep_best: int, config: DetectorConfig = DetectorConfig()) -> set[int]:
+    """checkpoint steps rotation must never delete: the keep_best candidates with lowest val loss (their
+    mapped checkpoints) plus the recommendation, so the ones a user wants to listen to still exist."""
+    protected: set[int] = set()
+    for candidate in sorted(candidates(evaluations, checkpoint_steps, config), key=lambda c: (c.val_loss, c.step)):
+        if len(protected) >= keep_best:
+            break
+        if candidate.checkpoint_step is not None:
+            protected.add(candidate.checkpoint_step)
+    best = recommend(checkpoint_steps)
+    return protected | ({best} if best is not None else set())
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def evaluations_from_records(records: list[dict], existing: Collection[int] | None = None
+                             ) -> tuple[list[Evaluation], dict[int, float | None], dict[int, list[str]]]:
+    """(evaluations, checkpoint val loss by step, checkpoint tags by step) from metrics.jsonl records.
+
+    The train loss of an evaluation is the mean of the train records since the previous one (or the
+    last train record); a resume supersedes the records past its step; `existing` limits checkpoints
+    to those still on disk, since rotation deletes files but not records.
+    """
+    from trainer.rundir import current_history  # stdlib-only module, owner of the resume rule
+
+    evaluations: list[Evaluation] = []
+    checkpoint_steps: dict[int, float | None] = {}
+    checkpoint_tags: dict[int, list[str]] = {}
+    pending: list[float] = []
+    last_train: float | None = None
+    for record in current_history(records):
+        kind, step = record.get("kind"), record.get("step")
+        if not isinstance(step, int):
+            continue
+        loss = _number(record.get("loss"))
+        if kind == "train" and loss is not None:
+            pending.append(loss)
+            last_train = loss
+        elif kind == "val" and loss is not None:
+            train_loss = statistics.fmean(pending) if pending else last_train
+            evaluations.append(Evaluation(step, loss, train_loss, _number(record.get("attention_score"))))
+            pending = []
+        elif kind == "checkpoint" and (existing is None or step in existing):
+            checkpoint_steps[step] = _number(record.get("val_loss"))
+            checkpoint_tags[step] = [t for t in record.get("tags") or [] if isinstance(t, str)]
+    return evaluations, checkpoint_steps, checkpoint_tags
+
+
+def analyse(records: list[dict], config: DetectorConfig = DetectorConfig(),
+            existing: Collection[int] | None = None) -> dict[str, Any]:
+    """The detector replayed over a run's metrics.jsonl records, with minima, candidates and checkpoint tags.
+
+    Works on a finished or foreign run after the fact; `existing` as in `evaluations_from_records`.
+    """
+    evaluations, checkpoint_steps, checkpoint_tags = evaluations_from_records(records, existing)
+    detector = Detector(config)
+    history = [asdict(detector.update(e)) for e in evaluations]
+    found = candidates(evaluations, checkpoint_steps, config)
+    recommended = recommend(checkpoint_steps)
+    for candidate in found:
+        if candidate.checkpoint_step is not None and "minimum" not in checkpoint_tags[candidate.checkpoint_step]:
+            checkpoint_tags[candidate.checkpoint_step].append("minimum")
+    if recommended is not None:
+        checkpoint_tags[recommended].insert(0, "recommended")
+    onsets = [h["onset_step"] for h in history if h["verdict"] == "overtraining"]
+    return {"verdict": history[-1] if history else None, "history": history,
+            "minima": [c.step for c in found], "onset_step": onsets[-1] if onsets else None,
+            "candidates": [asdict(c) for c in found], "recommended": recommended,
+            "tags": {step: tags for step, tags in sorted(checkpoint_tags.items()) if tags}}
