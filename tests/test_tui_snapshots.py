@@ -89,3 +89,26 @@ def test_help_screen(snap_compare, workspace: Path) -> None:
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
 
     assert snap_compare(app(), terminal_size=(80, 24), run_before=help_open)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_gpu_screen(snap_compare, workspace: Path, size: tuple[int, int]) -> None:
+    """The GPU view from the Monitor: a recorded H100 sample, the run's trainer marked."""
+    import json
+
+    from test_gpu import TRAINER_PID, recorded_sampler
+
+    status_path = workspace / "runs" / "demo_20231114_221320" / "status.json"
+    status_path.write_text(json.dumps({**json.loads(status_path.read_text()), "pid": TRAINER_PID, "pgid": None}))
+
+    async def gpu_view(pilot) -> None:
+        await runs_loaded(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "MonitorScreen")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "GpuScreen"
+                       and pilot.app.screen.query_one("#gpu-procs").row_count == 2)
+
+    gpu_app = create_app(Path("datasets"), Path("runs"), gpu_sampler=recorded_sampler, refresh_s=0.2,
+                         gpu_refresh_s=3600)
+    assert snap_compare(gpu_app, terminal_size=size, run_before=gpu_view)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from textual.app import App
 from textual.binding import Binding
 
+from tui.gpu import GpuFeed
 from tui.screens.runs import RunsScreen
 
 
@@ -42,12 +43,13 @@ class VoxtopApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
+        Binding("G", "gpu", "GPU", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, datasets_root: Path = Path("datasets"), runs_root: Path = Path("runs"), *,
                  refresh_s: float = 1.0, launcher: Launcher | None = None,
-                 gpu_sampler: Callable[[], Any] | None = None):
+                 gpu_sampler: Callable[[], Any] | None = None, gpu_refresh_s: float = 1.0):
         super().__init__()
         self.datasets_root = Path(datasets_root)
         self.runs_root = Path(runs_root)
@@ -56,6 +58,10 @@ class VoxtopApp(App[None]):
         self.launcher = launcher or Launcher()
         self.gpu_sampler = gpu_sampler
         """Factory of an object with `sample() -> tui.gpu.Reading`; None = tui.gpu.Sampler."""
+        self.gpu_refresh_s = gpu_refresh_s
+        """Seconds between GPU samples (the GPU panel and view)."""
+        self.gpu_feed = GpuFeed(gpu_sampler)
+        """The one GPU sampler and its history, shared by every GPU view (sampled only in workers)."""
 
     @property
     def configs_root(self) -> Path:
@@ -85,6 +91,16 @@ class VoxtopApp(App[None]):
         from tui.screens.params import ParamsScreen
 
         self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run))
+
+    def action_gpu(self) -> None:
+        self.open_gpu(None)
+
+    def open_gpu(self, run: Any = None) -> None:
+        """Show the full-screen GPU view; `run`'s trainer processes are marked (None: none)."""
+        from tui.screens.gpu import GpuScreen
+
+        if not isinstance(self.screen, GpuScreen):
+            self.push_screen(GpuScreen(run))
 
     def open_monitor(self, run: Any) -> None:
         """Show the Monitor of `run` right above the Runs screen."""

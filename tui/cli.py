@@ -84,11 +84,23 @@ def _add_dataset_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
         p.set_defaults(func=func)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s is out of range: use 0.1 to 3600")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voxtop", description="Launch, watch and resume speech-model training from the terminal.")
     parser.add_argument("--datasets", type=Path, default=Path("datasets"), help="datasets folder")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder")
+    parser.add_argument("--gpu-refresh", type=_seconds, default=1.0, metavar="SECONDS",
+                        help="seconds between GPU samples in the TUI (default 1)")
     sub = parser.add_subparsers(dest="command")
     _add_dataset_commands(sub)
     from tui import commands

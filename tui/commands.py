@@ -218,5 +218,5 @@ def open_tui(args: argparse.Namespace) -> int:
     """Open the Textual app on the datasets and runs folders."""
     from tui.app import VoxtopApp
 
-    VoxtopApp(datasets_root=args.datasets, runs_root=args.runs).run()
+    VoxtopApp(datasets_root=args.datasets, runs_root=args.runs, gpu_refresh_s=args.gpu_refresh).run()
     return 0

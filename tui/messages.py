@@ -78,9 +78,9 @@ class CheckpointsListed(Message):
 
 @dataclass
 class GpuSampled(Message):
-    """One reading of the GPU panel (tui.gpu.Reading)."""
+    """One GPU sample with its history (tui.gpu.GpuSnapshot), for the GPU panel and view."""
 
-    reading: Any
+    snapshot: Any
 
 
 @dataclass

@@ -14,6 +14,7 @@ voxtop keys (mouse optional)
 Everywhere
   ?          this help            ctrl+q   quit
   escape     back                 tab      next panel / field
+  G          GPU view: all GPUs, history charts, processes
 
 Runs (home)
   n          new run: pick a dataset, then parameters
@@ -39,6 +40,7 @@ Monitor
   s          stop: save a checkpoint and exit (asks)
   k          kill the trainer at once (asks)
   r          resume from the selected checkpoint (newest if none)
+  g          GPU view with this run's trainer processes marked *
 
 Quitting voxtop never stops a run: open it again to keep watching.
 """

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 
 from trainer.rundir import ACTIVE_STATES, RunDir
 from tui.follow import CheckpointWatcher
+from tui.gpu import run_trainer
 from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
 from tui.screens.monitor_data import DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step
 from tui.widgets.checkpoint_table import CheckpointTable
@@ -22,8 +23,6 @@ from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.heatmap import Heatmap
 from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
-
-GPU_EVERY_S = 2.0
 
 
 class MonitorScreen(Screen[None]):
@@ -38,6 +37,8 @@ class MonitorScreen(Screen[None]):
         Binding("s", "stop(False)", "Stop"),
         Binding("k", "stop(True)", "Kill"),
         Binding("r", "resume", "Resume"),
+        Binding("g", "gpu", "GPU"),
+        Binding("G", "gpu", "GPU", show=False),
     ]
 
     def __init__(self, run: RunDir):
@@ -48,7 +49,6 @@ class MonitorScreen(Screen[None]):
         self.picture_kind = "alignment"
         self.view: MonitorView | None = None
         self.watcher: CheckpointWatcher | None = None
-        self._sampler: Any = None
         self.updates = 0
         """How many views were drawn (tests use it to see that idle polls redraw nothing)."""
 
@@ -69,7 +69,7 @@ class MonitorScreen(Screen[None]):
 
     def on_mount(self) -> None:
         for widget_id, title in (("picture", "alignment"), ("checkpoints", "checkpoints (r: resume selected)"),
-                                 ("log", "train.log"), ("events", "events")):
+                                 ("log", "train.log"), ("events", "events"), ("gpu", "gpu (g: full view)")):
             self.query_one(f"#{widget_id}").border_title = title
         for panel in self.query(".panel"):
             panel.can_focus = True
@@ -77,8 +77,7 @@ class MonitorScreen(Screen[None]):
         self.watcher.start()
         self.refresh_view()
         self.set_interval(self.app.refresh_s, self.refresh_view)
-        self._sample_gpu()
-        self.set_interval(GPU_EVERY_S, self._sample_gpu)
+        self.set_interval(self.app.gpu_refresh_s, self._gpu_tick)
 
     def on_unmount(self) -> None:
         if self.watcher is not None:
@@ -135,20 +134,20 @@ class MonitorScreen(Screen[None]):
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
         self.query_one("#events", Static).update("\n".join(events))
 
-    @work(thread=True, exclusive=True, group="gpu")
-    def _sample_gpu(self) -> None:
-        if self._sampler is None:
-            factory = self.app.gpu_sampler
-            if factory is None:
-                from tui.gpu import Sampler
+    def _gpu_tick(self) -> None:
+        if self.is_current:  # under the GPU view, that view samples; one sampler, one history
+            self._sample_gpu(self.run)
 
-                factory = Sampler
-            self._sampler = factory()
-        self.post_message(GpuSampled(self._sampler.sample()))
+    def on_screen_resume(self) -> None:  # also on the first push: the first sample without a wait
+        self._sample_gpu(self.run)
+
+    @work(thread=True, exclusive=True, group="gpu")
+    def _sample_gpu(self, run: RunDir) -> None:
+        self.post_message(GpuSampled(self.app.gpu_feed.sample(run_trainer(run))))
 
     @on(GpuSampled)
     def _show_gpu(self, message: GpuSampled) -> None:
-        self.query_one("#gpu", GpuPanel).show(message.reading)
+        self.query_one("#gpu", GpuPanel).show(message.snapshot)
 
     # --- keys -------------------------------------------------------------------------
 
@@ -157,6 +156,9 @@ class MonitorScreen(Screen[None]):
             self.minimize()
         else:
             self.app.pop_screen()
+
+    def action_gpu(self) -> None:
+        self.app.open_gpu(self.run)
 
     def action_smoothing(self, direction: int) -> None:
         self.smoothing = smoothing_step(self.smoothing, direction)
