@@ -71,3 +71,25 @@ def test_early_stop_ends_a_real_run_after_saving(tmp_path: Path) -> None:
     assert end["reason"] == "early_stop" and end["step"] == 3
     assert [r for r in metrics if r["kind"] == "checkpoint"][-1]["step"] == 3
     assert any(r["kind"] == "event" and r["code"] == "early_stop" for r in metrics)
+
+
+def test_overtraining_verdicts_become_events_and_can_stop_early(tmp_path: Path) -> None:
+    from trainer.overtrain import Detector, DetectorConfig
+
+    # val loss falls to a minimum at the 8th validation, then climbs while train loss keeps falling
+    val = [2.0, 1.6, 1.3, 1.1, 0.95, 0.85, 0.8, 0.78, 0.8, 0.84, 0.9, 0.97, 1.05, 1.12, 1.2, 1.3]
+    trainer = scripted_trainer(tmp_path, [], early_stop=True, es_patience=1000)
+    trainer.detector = Detector(DetectorConfig(smoothing=0.3, patience=3))
+    stopped_at = None
+    for index, loss in enumerate(val):
+        trainer.progress.step = (index + 1) * 10
+        trainer.train_losses_since_eval = [1.0 - index * 0.05]
+        trainer.validate = lambda loss=loss: (trainer._judge(loss, 0.5), {"loss": loss, "attention_score": 0.5})[1]
+        if trainer._validate_and_schedule():
+            stopped_at = trainer.progress.step
+            break
+    verdicts = [e for e in events(trainer) if e["code"] == "overtraining"]
+    assert verdicts and verdicts[-1]["verdict"] == "overtraining"
+    assert 80 <= verdicts[-1]["onset_step"] <= 90 and verdicts[-1]["level"] == "warn"
+    assert stopped_at is not None and stopped_at <= 80 + (3 + 2) * 10 + 20
+    assert events(trainer)[-1]["code"] == "early_stop" and "overtraining" in events(trainer)[-1]["message"]

@@ -76,13 +76,13 @@ class RotationRules:
     backup_every_steps: int  # multiples kept forever (0 = none)
 
 
-def to_delete(checkpoints: list[CheckpointFile], val_loss: dict[int, float],
-              rules: RotationRules) -> list[CheckpointFile]:
-    """The checkpoints rotation removes; never the newest, never the best ones."""
+def to_delete(checkpoints: list[CheckpointFile], val_loss: dict[int, float], rules: RotationRules,
+              protected: set[int] | frozenset[int] = frozenset()) -> list[CheckpointFile]:
+    """The checkpoints rotation removes; never the newest, the best ones or `protected`."""
     if not checkpoints or rules.max_to_keep == 0:
         return []
     newest_first = sorted(checkpoints, key=lambda c: c.step, reverse=True)
-    keep = {c.step for c in newest_first[:rules.max_to_keep]}
+    keep = {c.step for c in newest_first[:rules.max_to_keep]} | set(protected)
     scored = sorted((val_loss[c.step], c.step) for c in checkpoints if c.step in val_loss)
     keep.update(step for _, step in scored[:rules.keep_best])
     if rules.backup_every_steps:

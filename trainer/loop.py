@@ -27,7 +27,9 @@ from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, st
 from trainer.dataset import load_clips
 from trainer.features import FeatureCache
 from trainer.models.tacotron2 import build_model, compute_losses, warm_start
-from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir, read_metrics
+from trainer.overtrain import (Detector, DetectorConfig, Evaluation, evaluations_from_records,
+                               protected_checkpoints)
+from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir, current_history, read_metrics
 from trainer.synth import GriffinLim, synthesise
 from trainer.text import get_language
 
@@ -69,6 +71,9 @@ class Trainer:
         self.metrics: MetricsWriter | None = None
         self.minutes_due = False
         self.last_saved_step = -1
+        self.detector: Detector | None = None
+        self.evaluations: list[Evaluation] = []
+        self.train_losses_since_eval: list[float] = []
 
     # --- setup ----------------------------------------------------------------------
 
@@ -101,11 +106,15 @@ class Trainer:
         self.scaler = self.placement.grad_scaler()
         self.alignment_tokens = self.language.to_ids(c.data.alignment_text) or [1]
         self.vocoder = GriffinLim(c.data)
-        self.val_loss_of_checkpoint = {
-            r["step"]: r["val_loss"] for r in read_metrics(self.run.metrics_path)
-            if r.get("kind") == "checkpoint" and isinstance(r.get("val_loss"), (int, float))}
+        s = c.schedule
+        if s.overtraining:
+            self.detector = Detector(DetectorConfig(smoothing=s.overtraining_smoothing,
+                                                    patience=s.overtraining_patience))
+        self.val_loss_of_checkpoint: dict[int, float] = {}
         if self.resume_from is not None:
-            self._restore(ckpt.load(self.resume_from))
+            payload = ckpt.load(self.resume_from)
+            self._restore(payload)
+            self._replay_history(payload.get("detector"))
         elif c.train.pretrained:
             for note in warm_start(self.core, c.train.pretrained, self.symbols):
                 self.log(note)
@@ -131,6 +140,26 @@ class Trainer:
         left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size, world)
         target = p.step + left_in_epoch + (c.train.epochs - p.epoch - 1) * per_epoch
         self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
+
+    def _replay_history(self, detector_state: dict[str, Any] | None) -> None:
+        """Evaluations and checkpoint val losses up to the resume step, from metrics.jsonl.
+
+        Records past the resume step belong to the interrupted attempt and are ignored.
+        """
+        step = self.progress.step
+        history = [r for r in current_history(read_metrics(self.run.metrics_path))
+                   if isinstance(r.get("step"), int) and r["step"] <= step]
+        self.evaluations, checkpoint_val, _ = evaluations_from_records(history)
+        self.val_loss_of_checkpoint = {k: v for k, v in checkpoint_val.items() if v is not None}
+        last_eval = self.evaluations[-1].step if self.evaluations else -1
+        self.train_losses_since_eval = [r["loss"] for r in history if r.get("kind") == "train"
+                                        and r["step"] > last_eval and isinstance(r.get("loss"), float)]
+        if self.detector is not None:
+            if detector_state:
+                self.detector.load_state_dict(detector_state)
+            else:
+                for evaluation in self.evaluations:
+                    self.detector.update(evaluation)
 
     def _restore(self, payload: dict[str, Any]) -> None:
         self.core.load_state_dict(payload["model"])
@@ -280,6 +309,7 @@ class Trainer:
         if self.placement.device.type == "cuda":
             extra["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
             torch.cuda.reset_peak_memory_stats()
+        self.train_losses_since_eval.append(loss)
         self._record("train", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
                      loss_guided=guided, attention_score=score, grad_norm=grad_norm,
                      lr=self.optimizer.param_groups[0]["lr"], batch_size=self.batch_size,
@@ -323,7 +353,23 @@ class Trainer:
         self._record("val", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
                      attention_score=score)
         self.log(f"validation at step {p.step}: loss {loss:.4f} attention {score:.3f}")
+        self._judge(loss, score)
         return {"loss": loss, "attention_score": score}
+
+    def _judge(self, val_loss: float, attention: float) -> None:
+        """Feed the overtraining detector; each change of verdict becomes an event."""
+        train = self.train_losses_since_eval
+        evaluation = Evaluation(self.progress.step, val_loss, sum(train) / len(train) if train else None,
+                                attention)
+        self.train_losses_since_eval = []
+        self.evaluations.append(evaluation)
+        if self.detector is None:
+            return
+        verdict = self.detector.update(evaluation)
+        if verdict.changed:
+            level = "warn" if verdict.verdict in ("overtraining", "collapsed") else "info"
+            self._event(level, "overtraining", verdict.message, verdict=verdict.verdict,
+                        best_step=verdict.best_step, onset_step=verdict.onset_step)
 
     def _validate_and_schedule(self) -> bool:
         """Validate, then apply reduce-LR-on-plateau and early stopping; True to stop early."""
@@ -343,6 +389,10 @@ class Trainer:
             if after < before:
                 self._event("info", "lr_reduced", f"learning rate {before:.3g} → {after:.3g}: "
                             f"no improvement for {s.plateau_patience} validations")
+        verdict = self.detector.verdict if self.detector is not None else None
+        if s.early_stop and verdict is not None and verdict.verdict == "overtraining":
+            self._event("info", "early_stop", f"overtraining detected: {verdict.message}")
+            return True
         if s.early_stop and p.es_bad_evals >= s.es_patience:
             self._event("info", "early_stop", f"validation loss has not improved for {p.es_bad_evals} "
                         f"validations (best {p.best_val:.4f} at step {p.best_step})")
@@ -379,6 +429,7 @@ class Trainer:
             "scheduler": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": ckpt.rng_states(), "progress": asdict(p), "config": self.config.to_dict(),
             "symbols": self.symbols, "language": self.language.code,
+            "detector": self.detector.state_dict() if self.detector is not None else None,
         }
         path = ckpt.save(self.run, p.step, payload)
         self.last_checkpoint_time = time.monotonic()
@@ -423,7 +474,12 @@ class Trainer:
     def _rotate(self) -> None:
         cp = self.config.checkpoint
         rules = ckpt.RotationRules(cp.max_to_keep, cp.keep_best, cp.backup_every_steps)
-        for old in ckpt.to_delete(self.run.checkpoints(), self.val_loss_of_checkpoint, rules):
+        existing = self.run.checkpoints()
+        on_disk = {c.step: self.val_loss_of_checkpoint.get(c.step) for c in existing}
+        config = self.detector.config if self.detector is not None else DetectorConfig()
+        # the local minima a user will want to listen to survive rotation
+        protected = protected_checkpoints(self.evaluations, on_disk, cp.keep_best, config)
+        for old in ckpt.to_delete(existing, self.val_loss_of_checkpoint, rules, protected):
             old.path.unlink(missing_ok=True)
 
     # --- endings, records, status ---------------------------------------------------------

@@ -147,18 +147,36 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def analyse_run(run: RunDir) -> dict[str, Any]:
+    """The overtraining analysis of a run from its metrics alone, with the run's detector settings."""
+    from trainer import config as config_mod
+    from trainer.overtrain import DetectorConfig, analyse
+
+    try:
+        schedule = config_mod.load(run.config_path).schedule
+        detector = DetectorConfig(smoothing=schedule.overtraining_smoothing,
+                                  patience=schedule.overtraining_patience)
+    except config_mod.ConfigError:
+        detector = DetectorConfig()
+    existing = {c.step for c in run.checkpoints()}
+    return analyse(read_metrics(run.metrics_path), detector, existing=existing)
+
+
 def checkpoint_rows(run: RunDir) -> list[dict[str, Any]]:
-    """Resumable checkpoints, newest first, with the val loss and tags their records carry."""
+    """Resumable checkpoints, newest first, with val loss and tags (`recommended`, `minimum`, ...)."""
     recorded = {}
-    for record in read_metrics(run.metrics_path):
+    for record in current_history(read_metrics(run.metrics_path)):
         if record["kind"] == "checkpoint":
             recorded[record["step"]] = record
+    analysed = analyse_run(run)["tags"]
     rows = []
     for found in reversed(run.checkpoints()):
         record = recorded.get(found.step, {})
+        # a record's `best` meant "best so far" when it was saved; `recommended` is the best now
+        tags = [t for t in analysed.get(found.step, record.get("tags", [])) if t != "best"]
         rows.append({"step": found.step, "path": str(found.path), "time": found.mtime,
                      "size_mb": round(found.size / 2**20, 2), "val_loss": record.get("val_loss"),
-                     "tags": record.get("tags", [])})
+                     "tags": tags})
     return rows
 
 
