@@ -108,3 +108,15 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path: Path) -> None:
 def test_missing_pretrained_file_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(PretrainedError, match=r"does not exist \(train.pretrained\)"):
         read_pretrained(tmp_path / "nope.pt")
+
+
+def test_griffin_lim_survives_a_decoder_that_stops_at_once() -> None:
+    import numpy as np
+
+    from trainer.config import DataConfig
+    from trainer.synth import GriffinLim
+
+    vocoder = GriffinLim(DataConfig())
+    for frames in (1, 2, 5):
+        audio = vocoder(np.full((80, frames), -5.0, dtype=np.float32))
+        assert audio.ndim == 1 and len(audio) >= 256

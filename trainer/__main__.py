@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run.path} is not a voxtop run directory (no config.toml)", file=sys.stderr)
         return 1
     if args.worker:
-        return train(run, args.checkpoint, worker=True)
+        return train(run, args.checkpoint, worker=True, owner=_owns_run(run))
     try:
         run.acquire_lock()
     except RunError as exc:
@@ -63,6 +63,23 @@ def main(argv: list[str] | None = None) -> int:
         run.release_lock()
 
 
+def _owns_run(run: RunDir) -> bool:
+    """Whether this worker must stand for the run: rank 0 when no launcher holds the lock.
+
+    Under `srun torchrun` on several machines there is no voxtop launcher; rank 0 then takes
+    the lock and puts its pid in status.json, so watchers see the run alive and can stop it.
+    """
+    from trainer.distributed import ranks_from_env
+
+    if not ranks_from_env().is_main:
+        return False
+    try:
+        run.acquire_lock()
+    except RunError:
+        return False  # our launcher holds it
+    return True
+
+
 def _nproc(run: RunDir) -> int:
     from trainer.config import ConfigError, load
 
@@ -72,7 +89,7 @@ def _nproc(run: RunDir) -> int:
         return 1  # train() reports the config error as the run's failure
 
 
-def train(run: RunDir, checkpoint_arg: str | None, worker: bool) -> int:
+def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = False) -> int:
     """Train in this process (one rank of several when `worker`); every failure ends visibly."""
     from trainer.distributed import error_file, ranks_from_env, shutdown
 
@@ -83,7 +100,7 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool) -> int:
 
         config = load(run.config_path)
         checkpoint = pick_checkpoint(run, checkpoint_arg)
-        if not worker:
+        if not worker or owner:
             run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
                              host=socket.gethostname(), error=None)
         from trainer.loop import Trainer

@@ -64,28 +64,19 @@ def _recommend(val_loss: dict[int, Any]) -> int | None:
     return recommend(val_loss)
 
 
-def tacotron2_kwargs(config: dict[str, Any], n_symbols: int) -> dict[str, Any]:
-    """The arguments of `torchaudio.models.Tacotron2` that `models.tacotron2.build_model` uses."""
-    from trainer.models.tacotron2 import PRESETS
-
-    return {"mask_padding": False, "n_mels": int(config["data"]["n_mels"]), "n_symbol": n_symbols,
-            "decoder_max_step": int(config["train"]["max_decoder_steps"]),
-            "decoder_dropout": float(config["model"]["dropout"]),
-            "attention_dropout": float(config["model"]["dropout"]),
-            **PRESETS[config["model"]["preset"]]}
-
-
 def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportResult:
     """Write the export folder `out` (refusing a non-empty one), atomically: all of it or nothing."""
-    import tomli_w
-    import torch
-
-    from trainer import checkpoints
-
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out} already exists and is not empty; choose a new folder or remove it")
     path, reason = choose_checkpoint(run, requested)
+    import tomli_w
+    import torch
+
+    from trainer import checkpoints
+    from trainer import config as config_mod
+    from trainer.models.tacotron2 import model_kwargs
+
     try:
         payload = checkpoints.load(path)
         state = {key.removeprefix("module."): tensor.detach().cpu().contiguous()
@@ -99,7 +90,7 @@ def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportRe
     model = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "model": state, "symbols": symbols, "language": str(payload.get("language", data["language"])),
-        "tacotron2": tacotron2_kwargs(config, len(symbols)),
+        "tacotron2": model_kwargs(config_mod.from_dict(config), len(symbols)),
         "n_mels": int(data["n_mels"]), "sample_rate": int(data["sample_rate"]),
         "n_fft": int(data["n_fft"]), "hop_length": int(data["hop"]), "win_length": int(data["win"]),
         "fmin": float(data["fmin"]), "fmax": float(data["fmax"]),

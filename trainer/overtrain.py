@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Collection
 
 VERDICTS = ("improving", "plateau", "overtraining", "collapsed")
-NOISE_WINDOW = 20  # recent evaluations the noise level is read from: noise shrinks as training settles
+NOISE_WINDOW = 50  # recent evaluations the noise level is read from: noise changes as training settles
+MINIMA_NOISE_SDS = 2.0  # a local minimum must stand out of the smoothed noise by this many deviations
 
 
 def _finite(value: float | None) -> bool:
@@ -40,13 +41,13 @@ def ema(values: list[float], weight: float) -> list[float]:
     return [smoother.push(float(v)) for v in values]
 
 
-def noise_level(values: list[float]) -> float:
-    """Robust standard deviation of the evaluation-to-evaluation noise of the recent raw values.
+def noise_level(values: list[float], window: int = NOISE_WINDOW) -> float:
+    """Robust standard deviation of the evaluation-to-evaluation noise of the last `window` raw values.
 
     Read from second differences, so a steady trend (falling or rising) does not count as noise;
-    the detector will not call a rise that the noise alone explains.
+    the detector will not call a rise, nor `local_minima` a dip, that the noise alone explains.
     """
-    recent = [v for v in values[-NOISE_WINDOW:] if math.isfinite(v)]
+    recent = [v for v in values[-window:] if math.isfinite(v)]
     if len(recent) < 5:
         return 0.0
     second = [abs(recent[k - 1] - 2 * recent[k] + recent[k + 1]) for k in range(1, len(recent) - 1)]
@@ -215,10 +216,13 @@ def local_minima(steps: list[int], values: list[float], prominence: float, smoot
     """indices of local minima of the val loss: found on the smoothed series with a relative prominence
     threshold, each reported at the raw minimum nearby (candidates from the raw series).
 
-    The last evaluation is never a minimum: nothing after it says whether the loss turns up.
+    The prominence must also exceed MINIMA_NOISE_SDS standard deviations of the smoothed noise, so
+    a noisy validation set does not list every wiggle; the last evaluation is never a minimum,
+    since nothing after it says whether the loss turns up.
     """
     raw = [float(v) for v in values]
     smooth = ema(raw, smoothing)
+    smooth_noise = noise_level(raw, len(raw)) * math.sqrt((1 - smoothing) / (1 + smoothing))
     finite = [k for k in range(len(smooth)) if math.isfinite(smooth[k])]
     found: set[int] = set()
     for pos in range(1, len(finite) - 1):
@@ -233,7 +237,7 @@ def local_minima(steps: list[int], values: list[float], prominence: float, smoot
                     break
                 peak = max(peak, smooth[j])
             peaks.append(peak)
-        if min(peaks) - smooth[k] >= prominence * abs(smooth[k]):
+        if min(peaks) - smooth[k] >= max(prominence * abs(smooth[k]), MINIMA_NOISE_SDS * smooth_noise):
             found.add(_snap(raw, k, _snap_radius(smoothing), len(raw) - 1))
     return sorted(found)
 

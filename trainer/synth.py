@@ -52,6 +52,10 @@ class GriffinLim:
             n_fft=data.n_fft, n_iter=n_iter, win_length=data.win, hop_length=data.hop, power=1.0)
 
     def __call__(self, log_mel: np.ndarray) -> np.ndarray:
+        min_frames = self.griffin_lim.n_fft // self.griffin_lim.hop_length
+        if log_mel.shape[1] < min_frames:  # an untrained decoder may stop after a frame: pad with silence
+            pad = np.full((log_mel.shape[0], min_frames - log_mel.shape[1]), np.log(LOG_FLOOR), np.float32)
+            log_mel = np.concatenate([log_mel, pad], axis=1)
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             magnitude = torch.exp(torch.from_numpy(log_mel)).clamp(min=LOG_FLOOR)
             linear = self.inverse_mel(magnitude).clamp(min=0)

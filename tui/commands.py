@@ -53,25 +53,13 @@ def _unbuffered_env() -> dict[str, str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from trainer import config as config_mod
-    from trainer.dataset import scan
     from trainer.launch import prepare_run
+    from tui.headless import Refused, load_checked_config
 
     try:
-        config = config_mod.load(args.config, args.set)
-    except config_mod.ConfigError as exc:
-        return _fail(f"invalid config:\n{exc}")
-    if not config.data.dataset:
-        return _fail(f"{args.config}: data.dataset is not set; name the dataset folder "
-                     "(or pass --set data.dataset=PATH)")
-    report = scan(config.data.dataset, config.data.language, config.data.sample_rate, config.data.resample)
-    if not report.valid:
-        lines = "\n".join(str(p) for p in report.errors[:20])
-        return _fail(f"dataset {config.data.dataset} is not valid:\n{lines}\n"
-                     f"(voxtop dataset check {config.data.dataset} lists every problem)")
-    try:
+        config = load_checked_config(args.config, args.set)
         run = prepare_run(args.runs, config, args.name)
-    except RunError as exc:
+    except (Refused, RunError) as exc:
         return _fail(str(exc))
     print(f"run directory: {run.path}", flush=True)
     return run_foreground(run)

@@ -34,12 +34,16 @@ NVIDIA_SYMBOLS = ["_", "-", *"!'(),.:;? ", *"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 NVIDIA_N_SYMBOLS = 148
 
 
+def model_kwargs(config: Config, n_symbols: int) -> dict[str, Any]:
+    """The arguments of `torchaudio.models.Tacotron2` for a config (exports record them too)."""
+    return {"mask_padding": False, "n_mels": config.data.n_mels, "n_symbol": n_symbols,
+            "decoder_max_step": config.train.max_decoder_steps, "decoder_dropout": config.model.dropout,
+            "attention_dropout": config.model.dropout, **PRESETS[config.model.preset]}
+
+
 def build_model(config: Config, n_symbols: int) -> Tacotron2:
     """A Tacotron2 of the config's preset; padding is masked in the loss, not in the model."""
-    return Tacotron2(mask_padding=False, n_mels=config.data.n_mels, n_symbol=n_symbols,
-                     decoder_max_step=config.train.max_decoder_steps,
-                     decoder_dropout=config.model.dropout, attention_dropout=config.model.dropout,
-                     **PRESETS[config.model.preset])
+    return Tacotron2(**model_kwargs(config, n_symbols))
 
 
 def lengths_mask(lengths: Tensor, max_len: int) -> Tensor:
