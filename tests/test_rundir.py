@@ -129,3 +129,39 @@ def test_inside(tmp_path: Path) -> None:
     assert inside(tmp_path, tmp_path / "run")
     assert not inside(tmp_path, tmp_path)
     assert not inside(tmp_path / "runs", tmp_path / "runs" / ".." / "other")
+
+
+def test_column_reader_agrees_with_the_record_reader(tmp_path: Path) -> None:
+    """The fast numpy path must give exactly what json gives, whatever the line layout."""
+    import math
+
+    import numpy as np
+
+    path = tmp_path / "metrics.jsonl"
+    writer = MetricsWriter(path)
+    for step in range(1, 301):
+        writer.write("train", step, loss=1.0 / step, attention_score=step / 1000, lr=1e-3)
+        if step % 50 == 0:
+            writer.write("val", step, loss=0.5 + step / 1e4, attention_score=None)
+    with open(path, "ab") as handle:
+        handle.write(b'{"step": 301, "kind": "train", "loss": NaN, "attention_score": Infinity}\n')
+        handle.write(b'{"kind":"train","step":302,"loss":-1e-300,"extra":{"nested":[1,2]}}\n')
+        handle.write(b"\x00\x01 junk\n")
+        handle.write(b'{"t": 1, "kind": "event", "step": 302, "code": "oom_backoff", "message": "x"}\n')
+    writer.write("train", 303, loss=0.25)
+    fields = {"train": ("step", "loss", "attention_score"), "val": ("step", "loss")}
+    slow = MetricsReader(path)
+    records = slow.read_new()
+    fast = MetricsReader(path)
+    columns = fast.read_new_columns(fields)
+    for kind, names in fields.items():
+        expected = [r for r in records if r["kind"] == kind]
+        for name in names:
+            want = [float("nan") if r.get(name) is None else float(r[name]) for r in expected]
+            got = columns.columns[kind][name].tolist()
+            assert len(got) == len(want), (kind, name)
+            assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(got, want)), (kind, name)
+    assert [r["kind"] for r in columns.records] == ["event"]
+    assert fast.malformed == slow.malformed == 1
+    assert fast.offset == slow.offset == path.stat().st_size
+    assert np.isinf(columns.columns["train"]["attention_score"][300])

@@ -16,11 +16,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trainer.rundir import MetricsReader, RunDir
+from trainer.rundir import MetricsColumns, MetricsReader, RunDir
 from tui.series import Series, rate_per_s
 
 LOG_TAIL_BYTES = 16_384
 RATE_WINDOW = 50  # train records used for the step rate (speed and ETA)
+#: The numbers the charts need, read as arrays (no Python object per train record).
+CHART_FIELDS = {"train": ("step", "loss", "attention_score"), "val": ("step", "loss", "attention_score")}
 
 
 @dataclass
@@ -77,6 +79,24 @@ class RunHistory:
         self.val_loss.append_many(val_steps, val_losses)
         self.val_attention.append_many(val_steps, val_attn)
 
+    def add_columns(self, new: MetricsColumns) -> None:
+        """Fold in what `MetricsReader.read_new_columns(CHART_FIELDS)` returned, in file order."""
+        starts = [line for line, r in zip(new.record_lines, new.records) if r.get("kind") == "start"]
+        self.add(new.records)  # the rare kinds; start records clear the rate window
+        self.records += new.lines - len(new.records)
+        for kind, (loss, attention) in (("train", (self.train_loss, self.train_attention)),
+                                        ("val", (self.val_loss, self.val_attention))):
+            columns = new.columns[kind]
+            loss.append_many(columns["step"], columns["loss"])
+            attention.append_many(columns["step"], columns["attention_score"])
+        tail = [(line, r) for line, r in zip(new.tail_lines["train"], new.tails["train"])
+                if not starts or line > starts[-1]]
+        self.train_times.extend((_number(r.get("t")), _number(r.get("step"))) for _, r in tail)
+        if new.tails["train"]:
+            self.last_train = new.tails["train"][-1]
+        if new.tails["val"]:
+            self.last_val = new.tails["val"][-1]
+
     def steps_per_s(self) -> float | None:
         if len(self.train_times) < 2:
             return None
@@ -129,11 +149,11 @@ class RunFollower:
         with self._lock:
             changed = False
             before = self._reader.offset
-            records = self._reader.read_new()
+            new = self._reader.read_new_columns(CHART_FIELDS, tail=RATE_WINDOW)
             if self._reader.offset < before:  # file replaced: start over
                 self.history = RunHistory()
-            if records:
-                self.history.add(records)
+            if new.lines:
+                self.history.add_columns(new)
                 changed = True
             status = self.run.read_status()
             state = self.run.effective_state(status)

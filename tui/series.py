@@ -8,6 +8,7 @@ per point.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -24,9 +25,9 @@ class Series:
         self.count = 0
         """How many points are stored."""
 
-    def append_many(self, steps: list[float], values: list[float]) -> None:
+    def append_many(self, steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> None:
         """Add points; non-finite values (NaN loss, inf) are skipped."""
-        if not steps:
+        if len(steps) == 0:
             return
         new_steps = np.asarray(steps, dtype=np.float64)
         new_values = np.asarray(values, dtype=np.float64)
