@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+
+# One OpenMP thread per trainer the tests start: with two cores, two trainers (or a trainer
+# beside the TUI) with a thread per core each spin-wait on one another and crawl.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "datasets" / "demo"
