@@ -132,3 +132,40 @@ async def test_failed_run_shows_the_error_and_traceback(tmp_path: Path) -> None:
         assert "FAILED" in title and "error: RuntimeError: CUDA out of memory" in title
         assert screen.query_one("#log").lines[-1] == "RuntimeError: CUDA out of memory"
         assert "none yet" in screen.query_one("#picture").border_title
+
+
+@sync
+async def test_overtraining_run_shows_verdict_minimum_marker_and_tags(tmp_path: Path) -> None:
+    from tui_helpers import curve_run
+
+    fake = curve_run(tmp_path, "u")
+    launcher = FakeLauncher()
+    app = create_app(tmp_path, tmp_path, gpu_sampler=FakeSampler, launcher=launcher)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_monitor(pilot, fake.run)
+        onset = screen.view.analysis["onset_step"]
+        assert 1000 <= onset <= 1200  # the smoothed minimum lags the raw one by the EMA's delay
+        assert f"verdict: overtraining since step {onset}" in text(screen, "#mon-title")
+        chart = screen.query_one("#loss")
+        minimum = next(line for line in chart.lines if line.label == "minimum")
+        assert minimum.steps.tolist() == [1000.0] and minimum.marker == "▼"  # at the raw minimum
+        assert chart.vlines == [onset] and "▼ val minimum" in str(chart.border_title)
+        table = screen.query_one("#checkpoints")
+        assert table.get_row("1000")[2] == "recommended,minimum"
+        assert table.selected_step() == 1000  # the recommendation is selected for resume
+        await pilot.press("r")
+        await wait_for(pilot, lambda: launcher.started == [(fake.path, fake.run.checkpoint_path(1000))])
+
+
+@sync
+async def test_plateau_run_is_no_overtraining(tmp_path: Path) -> None:
+    from tui_helpers import curve_run
+
+    fake = curve_run(tmp_path, "plateau")
+    app = create_app(tmp_path, tmp_path, gpu_sampler=FakeSampler)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_monitor(pilot, fake.run)
+        title = text(screen, "#mon-title")
+        assert "verdict: plateau" in title or "verdict: improving" in title
+        assert "overtraining" not in title
+        assert screen.query_one("#loss").vlines == []

@@ -209,3 +209,27 @@ def sync(test: Callable[..., Any]) -> Callable[..., Any]:
         return asyncio.run(test(*args, **kwargs))
 
     return wrapper
+
+
+def curve_run(runs_root: Path, shape: str, name: str = "curve_20231114_221320", evaluations: int = 30) -> FakeRun:
+    """A finished run with one val record per 100 steps and a checkpoint at every other one.
+
+    `shape` "u": val loss falls to a minimum at step 1000 and rises after while the train loss keeps
+    falling (overtraining); "plateau": val loss flattens with small noise and never rises.
+    """
+    import math
+
+    fake = FakeRun(runs_root, name, state="finished", hold_lock=False, total_steps=evaluations * 100)
+    fake.start()
+    for index in range(1, evaluations + 1):
+        step = index * 100
+        fake.train(range(step - 90, step + 1, 10), loss=lambda s: 1.5 / (1 + s / 300) + 0.1)
+        if shape == "u":
+            val = 0.5 + ((step - 1000) / 1000) ** 2
+        else:
+            val = 0.5 + 1.0 / (1 + step / 100) + 0.002 * math.sin(step)
+        fake.val(step, val, attention=0.5)
+        if index % 2 == 0:
+            fake.checkpoint(step, val_loss=val)
+    fake.end("finished", evaluations * 100, "finished")
+    return fake

@@ -7,6 +7,7 @@ in worker threads; a lock keeps two polls from interleaving.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections import deque
@@ -80,15 +81,20 @@ class RunHistory:
         self.val_attention.append_many(val_steps, val_attn)
 
     def add_columns(self, new: MetricsColumns) -> None:
-        """Fold in what `MetricsReader.read_new_columns(CHART_FIELDS)` returned, in file order."""
+        """Fold in what `MetricsReader.read_new_columns(CHART_FIELDS)` returned, in file order.
+
+        A resume's `start` record (`resumed_from` = S) supersedes what was logged past step S
+        before it, as `trainer.rundir.current_history` reads it.
+        """
         starts = [line for line, r in zip(new.record_lines, new.records) if r.get("kind") == "start"]
-        self.add(new.records)  # the rare kinds; start records clear the rate window
+        resumes = [(line, r["resumed_from"]) for line, r in zip(new.record_lines, new.records)
+                   if r.get("kind") == "start" and isinstance(r.get("resumed_from"), int)]
+        if resumes:
+            self._add_segments(new, resumes)
+        else:
+            self.add(new.records)  # the rare kinds; start records clear the rate window
+            self._add_chart_columns(new, None)
         self.records += new.lines - len(new.records)
-        for kind, (loss, attention) in (("train", (self.train_loss, self.train_attention)),
-                                        ("val", (self.val_loss, self.val_attention))):
-            columns = new.columns[kind]
-            loss.append_many(columns["step"], columns["loss"])
-            attention.append_many(columns["step"], columns["attention_score"])
         tail = [(line, r) for line, r in zip(new.tail_lines["train"], new.tails["train"])
                 if not starts or line > starts[-1]]
         self.train_times.extend((_number(r.get("t")), _number(r.get("step"))) for _, r in tail)
@@ -96,6 +102,35 @@ class RunHistory:
             self.last_train = new.tails["train"][-1]
         if new.tails["val"]:
             self.last_val = new.tails["val"][-1]
+
+    def _add_chart_columns(self, new: MetricsColumns, lines: tuple[float, float] | None) -> None:
+        for kind, (loss, attention) in (("train", (self.train_loss, self.train_attention)),
+                                        ("val", (self.val_loss, self.val_attention))):
+            columns = new.columns[kind]
+            if lines is not None:
+                keep = (columns["line"] >= lines[0]) & (columns["line"] < lines[1])
+                columns = {name: values[keep] for name, values in columns.items()}
+            loss.append_many(columns["step"], columns["loss"])
+            attention.append_many(columns["step"], columns["attention_score"])
+
+    def _add_segments(self, new: MetricsColumns, resumes: list[tuple[int, int]]) -> None:
+        """Records between resumes in order, dropping what each resume supersedes."""
+        begin: float = -1
+        for end, resumed_from in [*resumes, (math.inf, None)]:
+            self.add([r for line, r in zip(new.record_lines, new.records) if begin <= line < end])
+            self._add_chart_columns(new, (begin, end))
+            if resumed_from is not None:
+                self.truncate_after(resumed_from)
+            begin = end
+
+    def truncate_after(self, step: int) -> None:
+        """Forget what was logged past `step`."""
+        for series in (self.train_loss, self.val_loss, self.train_attention, self.val_attention):
+            series.truncate_after(step)
+        self.checkpoint_records = {s: r for s, r in self.checkpoint_records.items() if s <= step}
+        self.events = deque((r for r in self.events if _number(r.get("step")) <= step), maxlen=self.events.maxlen)
+        if self.alignment is not None and _number(self.alignment.get("step")) > step:
+            self.alignment = None
 
     def steps_per_s(self) -> float | None:
         if len(self.train_times) < 2:

@@ -24,6 +24,8 @@ class Series:
         self._values = np.empty(capacity, dtype=np.float64)
         self.count = 0
         """How many points are stored."""
+        self.version = 0
+        """Bumped when points are removed, so caches built on the old points know to start over."""
 
     def append_many(self, steps: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray) -> None:
         """Add points; non-finite values (NaN loss, inf) are skipped."""
@@ -42,6 +44,17 @@ class Series:
         self._values[self.count:need] = new_values
         self.count = need
 
+    def truncate_after(self, step: float) -> None:
+        """Drop the points past `step` (a resume supersedes what was logged after its checkpoint)."""
+        keep = self.steps <= step
+        if keep.all():
+            return
+        kept = int(keep.sum())
+        self._steps[:kept] = self.steps[keep]
+        self._values[:kept] = self.values[keep]
+        self.count = kept
+        self.version += 1
+
     @property
     def steps(self) -> np.ndarray:
         return self._steps[:self.count]
@@ -54,19 +67,14 @@ class Series:
         return float(self._values[self.count - 1]) if self.count else None
 
 
-def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
-    """TensorBoard's smoothing: s_t = w*s_(t-1) + (1-w)*x_t, divided by 1 - w**(t+1).
+def _ema_biased(x: np.ndarray, weight: float, carry: float = 0.0) -> np.ndarray:
+    """s_t = w*s_(t-1) + (1-w)*x_t from s_(-1) = `carry`, solved in closed form block by block.
 
-    The recurrence is solved in closed form block by block (a cumulative sum of
-    x_i * w**-i), with blocks short enough that w**-i never overflows.
+    Each block is a cumulative sum of x_i * w**-i, with blocks short enough that w**-i
+    never overflows.
     """
-    x = np.asarray(values, dtype=np.float64)
-    if weight <= 0.0 or len(x) == 0:
-        return x.copy()
-    weight = min(weight, 0.999999)
     block = int(min(8192, max(1, _MAX_BLOCK_GAIN_LOG10 / -math.log10(weight))))
     out = np.empty_like(x)
-    carry = 0.0  # the biased EMA just before the block
     for start in range(0, len(x), block):
         chunk = x[start:start + block]
         k = np.arange(len(chunk), dtype=np.float64)
@@ -75,8 +83,46 @@ def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
         biased = weight * powers * carry + (1.0 - weight) * powers * np.cumsum(chunk * inverse)
         out[start:start + len(chunk)] = biased
         carry = float(biased[-1])
+    return out
+
+
+def ema_debiased(values: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: s_t = w*s_(t-1) + (1-w)*x_t, divided by 1 - w**(t+1)."""
+    x = np.asarray(values, dtype=np.float64)
+    if weight <= 0.0 or len(x) == 0:
+        return x.copy()
+    weight = min(weight, 0.999999)
     t = np.arange(1, len(x) + 1, dtype=np.float64)
-    return out / (1.0 - weight ** t)
+    return _ema_biased(x, weight) / (1.0 - weight ** t)
+
+
+class IncrementalEma:
+    """`ema_debiased` of a growing Series, extended by its new points only.
+
+    A live run adds a few points per second to series of a million; smoothing them all
+    again on each redraw would cost time proportional to the run's length.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int, float] | None = None
+        self._smoothed = Series()
+        self._carry = 0.0  # the biased EMA after the last smoothed point
+
+    def of(self, series: Series, weight: float) -> np.ndarray:
+        """The smoothed values of `series` (its values unchanged at weight 0)."""
+        if weight <= 0.0:
+            return series.values
+        weight = min(weight, 0.999999)
+        key = (id(series), series.version, weight)
+        if key != self._key or series.count < self._smoothed.count:
+            self._key, self._smoothed, self._carry = key, Series(max(1024, series.count)), 0.0
+        done = self._smoothed.count
+        if series.count > done:
+            biased = _ema_biased(series.values[done:], weight, self._carry)
+            self._carry = float(biased[-1])
+            t = np.arange(done + 1, series.count + 1, dtype=np.float64)
+            self._smoothed.append_many(series.steps[done:], biased / (1.0 - weight ** t))
+        return self._smoothed.values
 
 
 def downsample_minmax(steps: np.ndarray, values: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,12 +4,16 @@ checkpoints (watchdog), log tail, events, GPU; stop, kill and resume.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from rich.text import Text
 from textual.containers import Grid, Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -23,6 +27,19 @@ from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.heatmap import Heatmap
 from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
+
+TRAINER_RECHECK_S = 15.0  # how often the GPU panel looks for new trainer child processes
+HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
+
+
+class ProgressLine(Widget):
+    """One line of text that repaints without a layout pass (it changes every second)."""
+
+    text: reactive[str] = reactive("", layout=False)
+    """The line shown."""
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis")
 
 
 class MonitorScreen(Screen[None]):
@@ -51,10 +68,14 @@ class MonitorScreen(Screen[None]):
         self.watcher: CheckpointWatcher | None = None
         self.updates = 0
         """How many views were drawn (tests use it to see that idle polls redraw nothing)."""
+        self._texts: dict[str, str] = {}
+        self._host_only = False  # the last GPU sample found no GPU
+        self._sampled_at = -HOST_ONLY_REFRESH_S
+        self._trainer: tuple[Any, float, Any] | None = None  # (status key, when, TrainerProcesses)
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
-        yield Static("", id="mon-progress", markup=False)
+        yield ProgressLine(id="mon-progress")
         with Grid(id="mon-grid"):
             yield LineChart("loss", id="loss", classes="panel")
             yield Heatmap(id="picture", classes="panel")
@@ -111,42 +132,74 @@ class MonitorScreen(Screen[None]):
 
     @on(RunUpdated)
     def _show(self, message: RunUpdated) -> None:
+        """Update the widgets whose part of the view changed; the model reuses unchanged parts."""
         view: MonitorView = message.view
-        self.view = view
+        previous, self.view = self.view, view
         self.updates += 1
         world = f" · world {view.world_size}" if view.world_size else ""
         title = f"{view.name} · {view.state.upper()}{world} · epoch {view.epoch} · verdict: {view.verdict}"
         if view.error:
             title += f"\nerror: {view.error}"
-        self.query_one("#mon-title", Static).update(title)
-        progress = self.query_one("#mon-progress", Static)
-        progress.update(progress_text(view, progress.content_size.width or 78))
+        progress = self.query_one("#mon-progress", ProgressLine)
+        self._set_text("#mon-title", title)
+        progress.text = progress_text(view, progress.content_size.width or 78)
         for widget_id, spec in (("loss", view.loss), ("attention", view.attention)):
-            chart = self.query_one(f"#{widget_id}", LineChart)
-            chart.show(spec.lines, spec.y_limits, spec.title)
-        picture = self.query_one("#picture", Heatmap)
-        picture.show(view.picture, view.picture_normalise, "waiting for the first checkpoint")
-        picture.border_title = view.picture_title
-        self.query_one("#checkpoints", CheckpointTable).show(view.checkpoints, view.checkpoint_records)
-        self.query_one("#log", LogTail).show(view.log_lines)
+            if previous is None or spec is not getattr(previous, widget_id):
+                self.query_one(f"#{widget_id}", LineChart).show(spec.lines, spec.y_limits, spec.title, spec.vlines)
+        if (previous is None or view.picture is not previous.picture
+                or (view.picture_title, view.picture_normalise) != (previous.picture_title, previous.picture_normalise)):
+            picture = self.query_one("#picture", Heatmap)
+            picture.show(view.picture, view.picture_normalise, "waiting for the first checkpoint")
+            picture.border_title = view.picture_title
+        if previous is None or (view.checkpoints, view.checkpoint_tags, view.checkpoint_records) != (
+                previous.checkpoints, previous.checkpoint_tags, previous.checkpoint_records):
+            self.query_one("#checkpoints", CheckpointTable).show(
+                view.checkpoints, view.checkpoint_records, view.checkpoint_tags, view.recommended)
+        if previous is None or view.log_lines is not previous.log_lines:
+            self.query_one("#log", LogTail).show(view.log_lines)
         events = list(view.events[-6:]) or ["no events"]
         if view.malformed:
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
-        self.query_one("#events", Static).update("\n".join(events))
+        self._set_text("#events", "\n".join(events))
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text differs (an update costs a layout pass)."""
+        widget = self.query_one(selector, Static)
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            widget.update(text)
 
     def _gpu_tick(self) -> None:
-        if self.is_current:  # under the GPU view, that view samples; one sampler, one history
-            self._sample_gpu(self.run)
+        if not self.is_current:  # under the GPU view, that view samples; one sampler, one history
+            return
+        if self._host_only and time.monotonic() - self._sampled_at < HOST_ONLY_REFRESH_S:
+            return
+        self._sampled_at = time.monotonic()
+        self._sample_gpu(self.run)
 
     def on_screen_resume(self) -> None:  # also on the first push: the first sample without a wait
         self._sample_gpu(self.run)
 
     @work(thread=True, exclusive=True, group="gpu")
     def _sample_gpu(self, run: RunDir) -> None:
-        self.post_message(GpuSampled(self.app.gpu_feed.sample(run_trainer(run))))
+        self.post_message(GpuSampled(self.app.gpu_feed.sample(self._trainer_processes(run))))
+
+    def _trainer_processes(self, run: RunDir) -> Any:
+        """The run's trainer processes, looked up again when its status changes or after TRAINER_RECHECK_S.
+
+        Finding a process's children scans every process on the host: too dear to do each second.
+        """
+        status = self.model.follower.status or {}
+        key = (status.get("pid"), status.get("pgid"), status.get("host"), self._state())
+        now = time.monotonic()
+        if self._trainer is None or self._trainer[0] != key or now - self._trainer[1] > TRAINER_RECHECK_S:
+            self._trainer = (key, now, run_trainer(run))
+        return self._trainer[2]
 
     @on(GpuSampled)
     def _show_gpu(self, message: GpuSampled) -> None:
+        reading = getattr(message.snapshot, "reading", message.snapshot)
+        self._host_only = not getattr(reading, "gpus", None)
         self.query_one("#gpu", GpuPanel).show(message.snapshot)
 
     # --- keys -------------------------------------------------------------------------
@@ -207,20 +260,22 @@ class MonitorScreen(Screen[None]):
             self.notify(f"{self.run.name} is {self._state()}; stop it before resuming", severity="warning")
             return
         table = self.query_one("#checkpoints", CheckpointTable)
-        checkpoint = table.selected() or (table.checkpoints[0] if table.checkpoints else None)
+        recommended = next((c for c in table.checkpoints if c.step == table.recommended), None)
+        checkpoint = table.selected() or recommended or (table.checkpoints[0] if table.checkpoints else None)
         if checkpoint is None:
             self.notify("no checkpoint to resume from yet", severity="error")
             return
-        self._resume(checkpoint.path, checkpoint.step)
+        self._resume(checkpoint.path, checkpoint.step, checkpoint.step == table.recommended)
 
     @work(thread=True, exclusive=True, group="control")
-    def _resume(self, path: Any, step: int) -> None:
+    def _resume(self, path: Any, step: int, recommended: bool) -> None:
         try:
             self.app.launcher.start(self.run, path)
         except Exception as exc:
             self.post_message(ActionFailed(f"cannot resume: {exc}"))
             return
-        self.post_message(ActionDone(f"resuming {self.run.name} from step {step}"))
+        why = " (recommended: lowest val loss)" if recommended else ""
+        self.post_message(ActionDone(f"resuming {self.run.name} from step {step}{why}"))
 
     @on(ActionDone)
     def _done(self, message: ActionDone) -> None:

@@ -2,10 +2,16 @@
 
 `MonitorModel.update()` returns None when nothing changed (no new bytes, same status,
 same checkpoints, same chart sizes), so an idle run costs a few stats and no redraw.
+Following a live run stays cheap: train records alone rebuild the charts at most every
+CHART_INTERVAL_S (val and checkpoint records at once), smoothing extends by the new points,
+the overtraining analysis runs only on new val or checkpoint records, and the parts of a
+view that did not change are the same objects as in the previous one, so the screen can
+skip them.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,12 +22,14 @@ import numpy as np
 
 from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir
 from tui.follow import RunFollower
-from tui.series import Series, downsample_minmax, ema_debiased, y_range
+from tui.run_analysis import LiveAnalysis, checkpoint_tags, detector_config
+from tui.series import IncrementalEma, Series, downsample_minmax, y_range
 from tui.summary import format_eta
 from tui.widgets.line_chart import ChartLine
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 DEFAULT_SMOOTHING = 0.6
+CHART_INTERVAL_S = 5.0  # train records alone redraw the charts at most this often
 
 
 @dataclass
@@ -31,6 +39,7 @@ class ChartSpec:
     lines: list[ChartLine]
     y_limits: tuple[float, float] | None
     title: str
+    vlines: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -52,11 +61,14 @@ class MonitorView:
     picture_normalise: str
     checkpoints: list[CheckpointFile]
     checkpoint_records: dict[int, dict[str, Any]]
+    checkpoint_tags: dict[int, list[str]]
+    recommended: int | None
     events: list[str]
     log_lines: list[str]
     error: str | None
     verdict: str
     malformed: int = 0
+    analysis: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,21 +79,52 @@ def smoothing_step(current: float, direction: int) -> float:
     return SMOOTHING_STEPS[index]
 
 
-def _smoothed_line(label: str, series: Series, smoothing: float, width: int, marker: str) -> ChartLine:
-    values = ema_debiased(series.values, smoothing) if smoothing > 0 else series.values
-    steps, values = downsample_minmax(series.steps, values, max(8, width))
+def _line(label: str, steps: np.ndarray, values: np.ndarray, width: int, marker: str) -> ChartLine:
+    steps, values = downsample_minmax(steps, values, max(8, width))
     return ChartLine(label, np.asarray(steps), np.asarray(values), marker)
 
 
 def chart_spec(title: str, train: Series, val: Series, smoothing: float, width: int,
-               clamp: tuple[float, float] | None = None) -> ChartSpec:
+               clamp: tuple[float, float] | None = None, smoother: IncrementalEma | None = None) -> ChartSpec:
     """Train (smoothed) and val lines, downsampled to `width`, y-range from the 5th-95th percentile."""
-    lines = [_smoothed_line("train", train, smoothing, width, "braille"),
-             _smoothed_line("val", val, 0.0, width, "•")]
+    smoothed = (smoother or IncrementalEma()).of(train, smoothing)
+    lines = [_line("train", train.steps, smoothed, width, "braille"),
+             _line("val", val.steps, val.values, width, "•")]
     limits = y_range(lines[0].values, lines[1].values)
     if limits is not None and clamp is not None:
         limits = (max(clamp[0], limits[0]), min(clamp[1], limits[1]))
     return ChartSpec(lines, limits, title)
+
+
+def mark_minima(spec: ChartSpec, val: Series, analysis: dict[str, Any]) -> ChartSpec:
+    """`spec` with a ▼ at each val-loss minimum and a │ at the overtraining onset, named in the title."""
+    minima = np.asarray(analysis.get("minima") or [], dtype=np.float64)
+    onset = analysis.get("onset_step")
+    if not len(minima) and onset is None:
+        return spec
+    title, lines, limits = spec.title, list(spec.lines), spec.y_limits
+    if len(minima):
+        at = np.clip(np.searchsorted(val.steps, minima), 0, max(0, val.count - 1))
+        values = val.values[at]
+        lines.append(ChartLine("minimum", minima, values, "▼", connect=False))
+        title += " · ▼ val minimum"
+        if limits is not None:  # keep the markers inside the plot
+            low = float(values.min())
+            limits = (min(limits[0], low - 0.05 * (limits[1] - low)), limits[1])
+    if onset is not None:
+        title += f" · │ overtraining from {onset}"
+    return ChartSpec(lines, limits, title, [float(onset)] if onset is not None else [])
+
+
+def verdict_text(analysis: dict[str, Any], events: Any) -> str:
+    """improving / plateau / overtraining since step N / collapsed, from the analysis or the trainer's events."""
+    verdict = analysis.get("verdict")
+    if verdict is None:  # no val record read (yet): the trainer's own event, if any
+        verdict = next((r for r in reversed(events) if r.get("code") == "overtraining" and r.get("verdict")), None)
+    if verdict is None:
+        return "-"
+    name, onset = str(verdict.get("verdict")), verdict.get("onset_step")
+    return f"overtraining since step {onset}" if name == "overtraining" and onset is not None else name
 
 
 def format_event(record: dict[str, Any]) -> str:
@@ -105,13 +148,22 @@ def progress_text(view: MonitorView, width: int) -> str:
 class MonitorModel:
     """Follows one run and builds views for given chart widths, smoothing and picture kind."""
 
-    def __init__(self, run: RunDir):
+    def __init__(self, run: RunDir, clock: Any = time.monotonic):
         self.run = run
         self.follower = RunFollower(run)
+        self.analysis = LiveAnalysis(detector_config(run.config_path))
+        self._clock = clock
         self._lock = threading.Lock()
+        self._folder_signature: tuple[int, int] | None = None
         self._checkpoint_signature: tuple[Any, ...] | None = None
         self._checkpoints: list[CheckpointFile] = []
         self._params: tuple[Any, ...] | None = None
+        self._seen: tuple[Any, ...] = ()  # what the charts were last built from
+        self._charts: tuple[ChartSpec, ChartSpec] | None = None
+        self._charts_at = -math.inf
+        self._charts_train = -1  # train points the charts were last built from
+        self._smoothers = (IncrementalEma(), IncrementalEma())
+        self._table: tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]]] = ([], {}, {})
         self._picture_key: tuple[str, str] | None = None
         self._picture: np.ndarray | None = None
         self._picture_error: str | None = None
@@ -120,17 +172,56 @@ class MonitorModel:
                force: bool = False) -> MonitorView | None:
         with self._lock:
             changed = self.follower.poll()
-            checkpoints = self.run.checkpoints()
-            signature = tuple((c.step, c.size, c.mtime) for c in checkpoints)
-            params = (loss_width, attention_width, smoothing, picture_kind)
-            if signature != self._checkpoint_signature:
-                self._checkpoint_signature, self._checkpoints = signature, checkpoints
+            if self._list_checkpoints(force):
                 changed = True
+            params = (loss_width, attention_width, smoothing, picture_kind)
             if params != self._params:
                 self._params, changed = params, True
             if not changed and not force:
                 return None
-            return self._build(loss_width, attention_width, smoothing, picture_kind)
+            return self._build(loss_width, attention_width, smoothing, picture_kind, force)
+
+    def _list_checkpoints(self, force: bool) -> bool:
+        """Re-list checkpoints/ only when the folder changed (a file written, renamed or deleted)."""
+        try:
+            stat = self.run.checkpoints_dir.stat()
+            folder = (stat.st_mtime_ns, stat.st_ino)
+        except FileNotFoundError:
+            folder = None
+        if folder == self._folder_signature and folder is not None and not force:
+            return False
+        self._folder_signature = folder
+        checkpoints = self.run.checkpoints()
+        signature = tuple((c.step, c.size, c.mtime) for c in checkpoints)
+        if signature == self._checkpoint_signature:
+            return False
+        self._checkpoint_signature, self._checkpoints = signature, checkpoints
+        return True
+
+    def _charts_for(self, loss_width: int, attention_width: int, smoothing: float,
+                    force: bool) -> tuple[ChartSpec, ChartSpec]:
+        """The chart specs, rebuilt on new val/checkpoint data or settings, else at most every CHART_INTERVAL_S."""
+        history = self.follower.history
+        seen = (loss_width, attention_width, smoothing, id(history), history.val_loss.count,
+                history.val_loss.version, len(history.checkpoint_records), self._checkpoint_signature)
+        now = self._clock()
+        train_only = seen == self._seen and history.train_loss.count != self._charts_train
+        if self._charts is not None and not force and seen == self._seen and (
+                not train_only or now - self._charts_at < CHART_INTERVAL_S):
+            return self._charts
+        if seen[3:] != self._seen[3:] or self._charts is None:  # new evaluations or checkpoints
+            existing = {c.step for c in self._checkpoints}
+            self.analysis.update(history.train_loss, history.val_loss, history.val_attention,
+                                 history.checkpoint_records, existing)
+        legend = f"train ⠤⠤ ema {smoothing:g} [ ], val ••"
+        loss = chart_spec(f"loss · {legend}", history.train_loss, history.val_loss, smoothing, loss_width,
+                          smoother=self._smoothers[0])
+        attention = chart_spec(f"attention score (good > 0.3) · {legend}", history.train_attention,
+                               history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0),
+                               smoother=self._smoothers[1])
+        self._charts = (mark_minima(loss, history.val_loss, self.analysis.result), attention)
+        self._seen, self._charts_at, self._charts_train = seen, now, history.train_loss.count
+        return self._charts
 
     def _picture_for(self, kind: str) -> tuple[np.ndarray | None, str]:
         record = self.follower.history.alignment
@@ -159,7 +250,18 @@ class MonitorModel:
             return None, f"{name} · step {step}: {self._picture_error}"
         return self._picture, f"{name} · step {step} (m: {other})"
 
-    def _build(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str) -> MonitorView:
+    def _table_for(self) -> tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]]]:
+        """Checkpoint files, tags and records: the same objects while none changed, so the table skips them."""
+        records = self.follower.history.checkpoint_records
+        shown = {c.step: records[c.step] for c in self._checkpoints if c.step in records}
+        tags = {c.step: checkpoint_tags(self.analysis.result, c.step, records.get(c.step, {}))
+                for c in self._checkpoints}
+        if self._table[0] is not self._checkpoints or tags != self._table[1] or shown != self._table[2]:
+            self._table = (self._checkpoints, tags, shown)
+        return self._table
+
+    def _build(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
+               force: bool = False) -> MonitorView:
         history, status = self.follower.history, self.follower.status or {}
         last_train = history.last_train or {}
         step = int(max(float(status.get("step") or 0), float(last_train.get("step") or 0)))
@@ -167,24 +269,23 @@ class MonitorModel:
         rate = history.steps_per_s()
         state = self.follower.state
         eta = (total - step) / rate if rate and total > step and state in ACTIVE_STATES else None
-        legend = f"train ⠤⠤ ema {smoothing:g} [ ], val ••"
-        loss = chart_spec(f"loss · {legend}", history.train_loss, history.val_loss, smoothing, loss_width)
-        attention = chart_spec(f"attention score (good > 0.3) · {legend}", history.train_attention,
-                               history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0))
+        loss, attention = self._charts_for(loss_width, attention_width, smoothing, force)
         picture, picture_title = self._picture_for(picture_kind)
         events = [format_event(r) for r in list(history.events)[-20:]]
         if history.end is not None:
             events.append(f"end: {history.end.get('reason', '?')} at step {history.end.get('step', '?')}")
-        verdict = next((str(r.get("message") or r.get("code")) for r in reversed(history.events)
-                        if r.get("code") in ("overtraining", "early_stop")), "-")
+        checkpoints, tags, records = self._table_for()
         start = history.start or {}
+        analysis = self.analysis.result
         return MonitorView(
             name=self.run.name, state=state, step=step, total_steps=total,
             epoch=int(status.get("epoch") or last_train.get("epoch") or 0),
             world_size=start.get("world_size"), steps_per_s=rate, eta_s=eta, loss=loss,
             attention=attention, picture=picture, picture_title=picture_title,
             picture_normalise="max" if picture_kind == "alignment" else "minmax",
-            checkpoints=list(self._checkpoints), checkpoint_records=dict(history.checkpoint_records),
-            events=events, log_lines=list(self.follower.log_lines),
-            error=status.get("error") if state in ("failed", "stale") else None, verdict=verdict,
-            malformed=self.follower.malformed)
+            checkpoints=checkpoints, checkpoint_records=records,
+            checkpoint_tags=tags, recommended=analysis.get("recommended"),
+            events=events, log_lines=self.follower.log_lines,
+            error=status.get("error") if state in ("failed", "stale") else None,
+            verdict=verdict_text(analysis, history.events), malformed=self.follower.malformed,
+            analysis=analysis)

@@ -1,4 +1,4 @@
-"""The run's checkpoints: step, time written, val loss and tags from the `checkpoint` records."""
+"""The run's checkpoints: step, val loss, tags (`recommended`, `minimum`, ...), time written, size."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ COLUMNS = (("step", "step"), ("val loss", "val"), ("tags", "tags"), ("written", 
 
 
 class CheckpointTable(DataTable):
-    """Newest checkpoint first; the cursor stays on the same step across updates."""
+    """Newest checkpoint first; the cursor starts on the recommended one and stays where the user puts it."""
 
     DEFAULT_CSS = """
     CheckpointTable { height: 1fr; scrollbar-size-horizontal: 0; }
@@ -24,30 +24,40 @@ class CheckpointTable(DataTable):
     def __init__(self, *, id: str | None = None):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.checkpoints: list[CheckpointFile] = []
+        self.recommended: int | None = None
+        """The step the overtraining analysis recommends (lowest val loss among saved checkpoints)."""
         self._shown: list[tuple[Any, ...]] = []
+        self._placed: int | None = None  # where we last put the cursor ourselves
 
     def on_mount(self) -> None:
         fill_table(self, COLUMNS, [], [])
 
-    def show(self, checkpoints: list[CheckpointFile], records: dict[int, dict[str, Any]]) -> None:
-        """Redraw if the files or their records changed."""
+    def show(self, checkpoints: list[CheckpointFile], records: dict[int, dict[str, Any]],
+             tags: dict[int, list[str]] | None = None, recommended: int | None = None) -> None:
+        """Redraw if the files, their records or tags changed; follow the recommendation unless the user moved."""
         rows = []
         for checkpoint in reversed(checkpoints):
             record = records.get(checkpoint.step, {})
             val = record.get("val_loss")
+            shown_tags = tags.get(checkpoint.step, []) if tags is not None else record.get("tags") or []
             rows.append((checkpoint.step, f"{val:.4f}" if isinstance(val, (int, float)) else "-",
-                         ",".join(record.get("tags") or []) or "-",
+                         ",".join(shown_tags) or "-",
                          time.strftime("%m-%d %H:%M", time.localtime(checkpoint.mtime)),
                          format_bytes(checkpoint.size)))
         self.checkpoints = list(reversed(checkpoints))
+        self.recommended = recommended if any(c.step == recommended for c in checkpoints) else None
         if rows == self._shown:
             return
         selected = self.selected_step()
+        follow = selected is None or selected == self._placed  # the user has not chosen another row
         self._shown = rows
         fill_table(self, COLUMNS, [tuple(str(cell) for cell in row) for row in rows],
                    [str(row[0]) for row in rows])
-        if selected is not None and any(row[0] == selected for row in rows):
-            self.move_cursor(row=self.get_row_index(str(selected)))
+        target = self.recommended if follow and self.recommended is not None else selected
+        if target is not None and any(row[0] == target for row in rows):
+            self.move_cursor(row=self.get_row_index(str(target)))
+        if follow:
+            self._placed = self.selected_step()
 
     def selected_step(self) -> int | None:
         if not self.row_count:

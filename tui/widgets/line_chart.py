@@ -16,6 +16,7 @@ class ChartLine:
     steps: np.ndarray
     values: np.ndarray
     marker: str = "braille"
+    connect: bool = True  # False: points only (markers such as the val-loss minima)
 
 
 class LineChart(PlotextPlot):
@@ -35,16 +36,19 @@ class LineChart(PlotextPlot):
         self.empty_text = empty_text
         self.lines: list[ChartLine] = []
         self.y_limits: tuple[float, float] | None = None
+        self.vlines: list[float] = []
+        """Steps marked with a vertical line (e.g. where overtraining began)."""
         self._replot()
 
     def on_mount(self) -> None:
         super().on_mount()
         self.border_title = f"{self.title}: {self.empty_text}"
 
-    def show(self, lines: list[ChartLine], y_limits: tuple[float, float] | None, title: str) -> None:
+    def show(self, lines: list[ChartLine], y_limits: tuple[float, float] | None, title: str,
+             vlines: list[float] | None = None) -> None:
         """Replace what is drawn and redraw once."""
         self.lines = [line for line in lines if len(line.steps)]
-        self.y_limits, self.title = y_limits, title
+        self.y_limits, self.title, self.vlines = y_limits, title, list(vlines or [])
         self.border_title = title if self.lines else f"{title}: {self.empty_text}"
         self._replot()
         self.refresh()
@@ -53,6 +57,10 @@ class LineChart(PlotextPlot):
         plt = self.plt
         plt.clear_figure()
         for line in self.lines:
-            plt.plot(line.steps.tolist(), line.values.tolist(), marker=line.marker)
+            draw = plt.plot if line.connect else plt.scatter
+            draw(line.steps.tolist(), line.values.tolist(), marker=line.marker)
+        if self.lines:
+            for step in self.vlines:
+                plt.vline(step)
         if self.y_limits is not None:
             plt.ylim(*self.y_limits)
