@@ -9,6 +9,7 @@ restarted from scratch. Any crash ends as `failed` with the error in status.json
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import socket
@@ -32,7 +33,10 @@ def pick_checkpoint(run: RunDir, requested: str | None) -> Path | None:
 
 
 def log(message: str) -> None:
-    print(message, flush=True)
+    try:
+        print(message, flush=True)
+    except OSError:
+        pass  # train.log is on a full or failing disk; the run's records say what happened
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,6 +105,8 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
         config = load(run.config_path)
         checkpoint = pick_checkpoint(run, checkpoint_arg)
         if not worker or owner:
+            for temp in run.remove_temp_files():  # we hold the lock: these are a killed trainer's
+                log(f"removed {temp.relative_to(run.path)}, left half-written by an earlier trainer")
             run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
                              host=socket.gethostname(), error=None)
         from trainer.loop import Trainer
@@ -112,12 +118,18 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
         trainer.fit()
         return 0
     except BaseException as exc:  # noqa: BLE001 — every failure must end the run visibly
-        traceback.print_exc()
-        sys.stderr.flush()
-        error = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        except OSError:
+            pass  # train.log is on the disk that failed
+        error = describe_failure(run, exc)
         if worker:
-            with open(error_file(run.path, ranks.rank), "w", encoding="utf-8") as handle:
-                handle.write(error + "\n")
+            try:
+                with open(error_file(run.path, ranks.rank), "w", encoding="utf-8") as handle:
+                    handle.write(error + "\n")
+            except OSError:
+                pass
         if ranks.is_main:
             step = trainer.progress.step if trainer is not None else 0
             fail_run(run, step, error, trainer.metrics if trainer is not None else None)
@@ -128,15 +140,37 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
         shutdown()
 
 
+def describe_failure(run: RunDir, exc: BaseException) -> str:
+    """The last line of the traceback, plus what to do when the disk is full."""
+    error = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        error += f" — free space on the disk of {run.path}, then resume the run"
+    return error
+
+
 def fail_run(run: RunDir, step: int, error: str, writer: MetricsWriter | None = None) -> None:
-    """Record a failure: an error event, an `end` record and `failed` in status.json."""
-    writer = writer or MetricsWriter(run.metrics_path)
+    """Record a failure: an error event, an `end` record and `failed` in status.json.
+
+    Each is tried on its own, so a disk that refuses metrics.jsonl still gets status.json
+    saying `failed`, and the other way round; what could not be written is said on stderr.
+    """
+    unrecorded = []
     try:
+        writer = writer or MetricsWriter(run.metrics_path)
         writer.write("event", step, level="error", code="crash", message=error)
         writer.write("end", step, reason="failed")
-    finally:
-        run.write_status(state="failed", error=error)
-    print(f"run failed at step {step}: {error}", flush=True)
+    except Exception as exc:  # noqa: BLE001 — the status below must still be written
+        unrecorded.append(f"{run.metrics_path.name} ({exc})")
+    try:
+        run.force_status(state="failed", error=error)
+    except Exception as exc:  # noqa: BLE001
+        unrecorded.append(f"{run.status_path.name} ({exc})")
+    log(f"run failed at step {step}: {error}")
+    for what in unrecorded:
+        try:
+            print(f"error: could not record the failure in {what}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

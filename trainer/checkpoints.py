@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import pickle
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,18 @@ from trainer.rundir import CheckpointFile, RunDir, atomic_write
 
 
 def rng_states() -> dict[str, Any]:
-    """Every random generator the training step draws from, so a resume continues the stream."""
+    """Every random generator the training step draws from, so a resume continues the stream.
+
+    Stored as tensors, lists and numbers only, so that `load` can use `weights_only=True`.
+    """
+    algorithm, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    version, python_state, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {"algorithm": str(algorithm), "keys": torch.from_numpy(keys.astype(np.int64)),
+                  "pos": int(position), "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "python": {"version": int(version), "state": list(python_state), "gauss_next": gauss_next},
     }
 
 
@@ -29,8 +37,18 @@ def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if states.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
+    numpy_state, python_state = states["numpy"], states["python"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["algorithm"], numpy_state["keys"].numpy().astype(np.uint32),
+                       numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
+    if isinstance(python_state, dict):
+        python_state = (python_state["version"], tuple(python_state["state"]), python_state["gauss_next"])
+    random.setstate(python_state)
+
+
+class CheckpointError(Exception):
+    """A file that cannot be resumed from; the message says which and why."""
 
 
 def save(run: RunDir, step: int, payload: dict[str, Any]) -> Path:
@@ -41,13 +59,37 @@ def save(run: RunDir, step: int, payload: dict[str, Any]) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A checkpoint of this run for resuming.
+    """A checkpoint for resuming, read with `weights_only=True`.
 
-    Resume checkpoints carry optimizer and RNG state (numpy arrays, Python tuples), which
-    `weights_only=True` refuses; they are only ever read from the run's own folder, which
-    only the trainer writes. Files from elsewhere go through `models.tacotron2.read_pretrained`.
+    Whatever the file's origin (this run, another run, a download), unpickling may build
+    only tensors, containers and numbers, so a hostile file cannot run code; such a file is
+    refused with CheckpointError. Checkpoints of voxtop before RNG states were stored as
+    tensors hold numpy arrays; the numpy types that rebuild plain arrays are allowed too.
     """
-    return torch.load(str(path), map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} does not exist") from None
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"unsupported (GLOBAL \S+|operand \d+)", str(exc), re.IGNORECASE)
+        detail = f" ({found.group(0)})" if found else ""
+        raise CheckpointError(f"refusing to load {path}: it is not a plain checkpoint: it holds something "
+                              f"besides tensors, containers and numbers{detail}, which could run code; "
+                              "nothing in it was run") from None
+    except Exception as exc:  # a zip error of a damaged or truncated file, ...
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint {path}: {type(exc).__name__}: {first}") from None
+    if not isinstance(payload, dict) or not {"model", "optimizer", "progress", "rng"} <= payload.keys():
+        raise CheckpointError(f"{path} is not a voxtop checkpoint (expected model, optimizer, progress "
+                              "and rng entries); to start from its weights, use train.pretrained")
+    return payload
+
+
+def _numpy_array_globals() -> list[Any]:
+    """What unpickling a plain numpy array needs (no object arrays: those need more)."""
+    multiarray = getattr(np, "_core", None) or np.core
+    return [multiarray.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
 def set_aside_newer(run: RunDir, step: int) -> Path | None:

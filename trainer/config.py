@@ -253,8 +253,13 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _fmt(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
+def _fmt(value: Any, limit: int = 60) -> str:
+    """A value as an error message shows it: quoted if text, cut short if long."""
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except ValueError:  # an int of more than sys.get_int_max_str_digits() digits
+        return "a number too long to show"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_value(info: FieldInfo, value: Any) -> tuple[Any, str | None]:
@@ -272,7 +277,10 @@ def check_value(info: FieldInfo, value: Any) -> tuple[Any, str | None]:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value, f"{_fmt(value)} is not a number"
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            return value, f"{_fmt(value)} is too large"
         if not math.isfinite(value):
             return value, f"{value} is not a finite number"
     elif kind is str:
@@ -340,7 +348,10 @@ def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | Non
                 problems.append(Problem(key, error, source, line))
                 continue
             if info.path and value and base_dir is not None:
-                value = str((base_dir / Path(value).expanduser()).resolve())
+                value, error = _resolve_path(value, base_dir)
+                if error:
+                    problems.append(Problem(key, error, source, line))
+                    continue
             kwargs[section][name] = value
     if problems:
         raise ConfigError(problems)
@@ -349,6 +360,17 @@ def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | Non
     if problems:
         raise ConfigError([Problem(p.key, p.message, source, p.line) for p in problems])
     return config
+
+
+def _resolve_path(value: str, base_dir: Path | None) -> tuple[str, str | None]:
+    """(`value` made absolute against `base_dir`, or an error saying why it is no usable path)."""
+    try:
+        path = Path(value).expanduser()
+        return str(((base_dir / path) if base_dir is not None else path).resolve()), None
+    except RuntimeError:  # `~someone` with no such user
+        return value, f"{_fmt(value)} is not a usable path: no home folder for {value.split('/')[0]!r}"
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long, ...
+        return value, f"{_fmt(value)} is not a usable path: {exc}"
 
 
 def cross_check(config: Config) -> list[Problem]:
@@ -377,7 +399,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     section, name = key.split(".")
     try:
         value = tomllib.loads(f"v = {raw_value.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (ValueError, RecursionError):  # TOMLDecodeError is a ValueError
         value = raw_value.strip()
     return section, name, value
 
@@ -389,7 +411,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for text in overrides:
         section, name, value = parse_override(text)
         if f"{section}.{name}" in path_keys and isinstance(value, str) and value:
-            value = str(Path(value).expanduser().resolve())  # typed in a shell: relative to it
+            value, error = _resolve_path(value, None)  # typed in a shell: relative to it
+            if error:
+                raise ConfigError([Problem(f"{section}.{name}", error)])
         table = merged.setdefault(section, {})
         if isinstance(table, dict):
             table[name] = value
@@ -411,6 +435,9 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
         line = re.search(r"at line (\d+)", str(exc))
         raise ConfigError([Problem("config", f"not valid TOML: {exc}", str(path),
                                    int(line.group(1)) if line else None)]) from None
+    except (ValueError, RecursionError) as exc:  # a number of 5,000 digits, arrays nested 1,000 deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise ConfigError([Problem("config", f"not usable TOML: {reason}", str(path))]) from None
     raw = apply_overrides(raw, overrides or [])
     return from_dict(raw, source=str(path), text=text, base_dir=path.parent.resolve())
 

@@ -20,10 +20,11 @@ from typing import Any, Callable
 
 from trainer.text import Language, describe_character, get_language
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 METADATA = "metadata.csv"
 WAVS = "wavs"
 SMALL_DATASET_S = 30 * 60  # voice tools warn below about half an hour of speech
+MAX_UNKNOWN_PER_LINE = 5  # more unknown characters on one line are reported as one problem
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Problem:
     line: int | None
     message: str
     severity: str = "error"
+    code: str = ""
+    """The kind of problem (`malformed`, `missing_wav`, ...): reports group and cap by it."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -90,10 +93,10 @@ def _read_metadata(folder: Path, language: Language, problems: list[Problem]) ->
         raw = (folder / METADATA).read_bytes()
     except FileNotFoundError:
         problems.append(Problem(METADATA, None, f"missing: {folder} has no {METADATA} "
-                                "(expected lines like `id|text`)"))
+                                "(expected lines like `id|text`)", code="no_metadata"))
         return []
     except OSError as exc:
-        problems.append(Problem(METADATA, None, f"cannot be read: {exc.strerror}"))
+        problems.append(Problem(METADATA, None, f"cannot be read: {exc.strerror}", code="unreadable_metadata"))
         return []
     clips: list[Clip] = []
     first_line_of: dict[str, int] = {}
@@ -107,43 +110,51 @@ def _read_metadata(folder: Path, language: Language, problems: list[Problem]) ->
             line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as exc:
             problems.append(Problem(METADATA, number, f"not UTF-8 (byte 0x{line_bytes[exc.start]:02x} "
-                                    f"at column {exc.start + 1}); save the file as UTF-8"))
+                                    f"at column {exc.start + 1}); save the file as UTF-8", code="not_utf8"))
             continue
         fields = line.split("|")
         if len(fields) not in (2, 3):
             shown = line if len(line) <= 60 else line[:57] + "..."
             problems.append(Problem(METADATA, number, f"malformed: expected `id|text` or "
-                                    f"`id|raw|normalized`, found {len(fields)} field(s): {shown!r}"))
+                                    f"`id|raw|normalized`, found {len(fields)} field(s): {shown!r}",
+                                    code="malformed"))
             continue
         clip_id = fields[0].strip()
         if clip_id.lower().endswith(".wav"):
             clip_id = clip_id[:-4]
         text = (fields[2] if len(fields) == 3 and fields[2].strip() else fields[1]).strip()
         if not clip_id:
-            problems.append(Problem(METADATA, number, "malformed: the id (first field) is empty"))
+            problems.append(Problem(METADATA, number, "malformed: the id (first field) is empty",
+                                    code="empty_id"))
             continue
         if "/" in clip_id or "\\" in clip_id or clip_id.startswith("."):
             problems.append(Problem(METADATA, number, f"id {clip_id!r} must be a plain file name "
-                                    f"inside {WAVS}/ (no '/', no leading '.')"))
+                                    f"inside {WAVS}/ (no '/', no leading '.')", code="bad_id"))
             continue
         if clip_id in first_line_of:
             problems.append(Problem(METADATA, number, f"duplicate id {clip_id!r} "
-                                    f"(first at line {first_line_of[clip_id]})"))
+                                    f"(first at line {first_line_of[clip_id]})", code="duplicate_id"))
             continue
         first_line_of[clip_id] = number
         if not text:
-            problems.append(Problem(METADATA, number, f"empty text for {clip_id!r}"))
+            problems.append(Problem(METADATA, number, f"empty text for {clip_id!r}", code="empty_text"))
             continue
         unknown = {ch for _, ch in language.unknown_characters(text)}
+        if len(unknown) > MAX_UNKNOWN_PER_LINE:  # a binary or wrongly decoded line: one problem, not thousands
+            shown = ", ".join(describe_character(ch) for ch in sorted(unknown)[:3])
+            problems.append(Problem(METADATA, number, f"{len(unknown)} different characters at line {number} "
+                                    f"are not in the {language.name} alphabet ({shown}, ...); is the "
+                                    "file in this language and UTF-8?", code="unknown_character"))
+            continue
         if unknown:
             for ch in sorted(unknown):
                 problems.append(Problem(METADATA, number, f"{describe_character(ch)} at line {number} "
                                         f"is not in the {language.name} alphabet; fix the text "
-                                        "or pick another data.language"))
+                                        "or pick another data.language", code="unknown_character"))
             continue
         clips.append(Clip(clip_id, text, f"{WAVS}/{clip_id}.wav", number))
     if not clips and not problems:
-        problems.append(Problem(METADATA, None, "has no clips"))
+        problems.append(Problem(METADATA, None, "has no clips", code="no_clips"))
     return clips
 
 
@@ -156,30 +167,33 @@ def _check_audio(folder: Path, clip: Clip, sample_rate: int, resample: bool,
     try:
         audio = soundfile.info(str(wav_path))
     except FileNotFoundError:
-        problems.append(Problem(METADATA, clip.line, f"{clip.wav} is listed but does not exist"))
+        problems.append(Problem(METADATA, clip.line, f"{clip.wav} is listed but does not exist",
+                                code="missing_wav"))
         return None
     except (RuntimeError, OSError, ValueError) as exc:  # soundfile raises LibsndfileError(RuntimeError)
         if not wav_path.exists():
-            problems.append(Problem(METADATA, clip.line, f"{clip.wav} is listed but does not exist"))
+            problems.append(Problem(METADATA, clip.line, f"{clip.wav} is listed but does not exist",
+                                    code="missing_wav"))
         else:
             reason = str(exc).split(":")[-1].strip() or "unknown format"
             problems.append(Problem(clip.wav, None, f"unreadable or corrupt audio ({reason}); "
-                                    f"listed at line {clip.line}"))
+                                    f"listed at line {clip.line}", code="corrupt_audio"))
         return None
     rates[audio.samplerate] += 1
     if audio.frames <= 0:
-        problems.append(Problem(clip.wav, None, f"empty audio (0 samples); listed at line {clip.line}"))
+        problems.append(Problem(clip.wav, None, f"empty audio (0 samples); listed at line {clip.line}",
+                                code="empty_audio"))
         return None
     usable = True
     if audio.samplerate != sample_rate and not resample:
         problems.append(Problem(clip.wav, None, f"sample rate is {audio.samplerate} Hz, expected "
                                 f"{sample_rate} Hz; resample it or set data.resample = true "
-                                f"(listed at line {clip.line})"))
+                                f"(listed at line {clip.line})", code="sample_rate"))
         usable = False
     if audio.channels != 1 and not resample:
         problems.append(Problem(clip.wav, None, f"has {audio.channels} channels, expected 1 (mono); "
                                 "mix it down or set data.resample = true "
-                                f"(listed at line {clip.line})"))
+                                f"(listed at line {clip.line})", code="channels"))
         usable = False
     return audio.frames / audio.samplerate if usable else None
 
@@ -240,7 +254,7 @@ def scan(path: str | Path, language: str = "en", sample_rate: int = 22050, resam
     lang = get_language(language)
     report = Report(str(folder))
     if not folder.is_dir():
-        report.problems.append(Problem(str(folder), None, "is not a folder"))
+        report.problems.append(Problem(str(folder), None, "is not a folder", code="not_a_folder"))
         return report
     key = {"version": CACHE_VERSION, "fingerprint": fingerprint(folder), "language": language,
            "sample_rate": sample_rate, "resample": resample}
@@ -251,7 +265,8 @@ def scan(path: str | Path, language: str = "en", sample_rate: int = 22050, resam
             return cached
     clips = _read_metadata(folder, lang, report.problems)
     if not (folder / WAVS).is_dir():
-        report.problems.append(Problem(WAVS + "/", None, f"missing: {folder} has no {WAVS}/ folder"))
+        report.problems.append(Problem(WAVS + "/", None, f"missing: {folder} has no {WAVS}/ folder",
+                                       code="no_wavs_folder"))
         clips = []
     rates: Counter[int] = Counter()
     for done, clip in enumerate(clips, 1):
@@ -266,7 +281,7 @@ def scan(path: str | Path, language: str = "en", sample_rate: int = 22050, resam
         minutes = report.info["total_s"] / 60
         report.problems.append(Problem(str(folder), None, f"only {minutes:.1f} minutes of audio; "
                                        "voices usually need at least 30 minutes, ideally hours",
-                                       "warning"))
+                                       "warning", code="small"))
     _write_cache(cache_file, key, report)
     return report
 
@@ -278,7 +293,7 @@ def _read_cache(cache_file: Path, key: dict[str, Any]) -> Report | None:
             return None
         return Report(data["path"], [Problem(**p) for p in data["problems"]],
                       [Clip(**c) for c in data["clips"]], data["info"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):  # a damaged cache
         return None
 
 

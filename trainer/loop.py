@@ -181,7 +181,12 @@ class Trainer:
         """Train; returns the end reason: finished, early_stop or stopped."""
         c, p = self.config, self.progress
         self._heartbeat("running", force=True)
-        self._record("start", epoch=p.epoch + 1, resumed_from=p.step if self.resume_from else None,
+        # A restart from scratch after a trainer died before its first checkpoint supersedes
+        # what that trainer logged, exactly as a resume from step 0 would.
+        restarted = self.resume_from is None and self.run.metrics_path.is_file() and \
+            self.run.metrics_path.stat().st_size > 0
+        resumed_from = p.step if self.resume_from else (0 if restarted else None)
+        self._record("start", epoch=p.epoch + 1, resumed_from=resumed_from,
                      device=str(self.placement.device), world_size=self.ranks.world_size,
                      precision=self.placement.precision,
                      torch=torch.__version__, batch_size=self.batch_size)

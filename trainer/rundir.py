@@ -58,10 +58,14 @@ def atomic_write(path: Path, write: Any) -> None:
     file is removed and the old file is untouched.
     """
     path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
     try:
         with open(temp, "wb") as handle:
             write(handle)
+            injected = injected_write_error(*_kind_of(path))
+            if injected is not None:  # the disk fills up halfway through this file
+                handle.truncate(handle.tell() // 2)
+                raise injected
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
@@ -69,6 +73,43 @@ def atomic_write(path: Path, write: Any) -> None:
         temp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+TEMP_MARK = ".tmp-"
+_STEP_FILE_RE = re.compile(r"^step-(\d+)\.")
+_FOLDER_KINDS = {"checkpoints": "checkpoint", "alignments": "alignment", "mels": "mel", "samples": "sample"}
+
+#: Fault injection for tests and bench/kill_soak.py: `KIND:ERRNO[@STEP]`, comma-separated, e.g.
+#: `checkpoint:ENOSPC@6,metrics:EIO@6`. Writes of that kind (checkpoint, alignment, mel,
+#: sample, metrics, status, other) for step >= STEP fail with that errno after writing half
+#: their bytes, as a disk that fills up does. Read here and nowhere else.
+INJECT_WRITE_ERROR_ENV = "VOXTOP_INJECT_WRITE_ERROR"
+
+
+def _kind_of(path: Path) -> tuple[str, int | None]:
+    """(file kind, step) of a run-directory file, for fault injection."""
+    if path.name == "status.json":
+        return "status", None
+    match = _STEP_FILE_RE.match(path.name)
+    kind = _FOLDER_KINDS.get(path.parent.name, "other")
+    return kind, int(match.group(1)) if match else None
+
+
+def injected_write_error(kind: str, step: int | None) -> OSError | None:
+    """The error `VOXTOP_INJECT_WRITE_ERROR` asks a write of `kind` at `step` to fail with, if any."""
+    spec = os.environ.get(INJECT_WRITE_ERROR_ENV)
+    if not spec:
+        return None
+    for item in spec.split(","):
+        target, _, rest = item.strip().partition(":")
+        name, _, at = rest.partition("@")
+        if target != kind:
+            continue
+        if at.strip() and (step is None or step < int(at)):
+            continue
+        code = getattr(errno, name.strip(), errno.EIO)
+        return OSError(code, f"{os.strerror(code)} (injected by {INJECT_WRITE_ERROR_ENV})")
+    return None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -87,25 +128,55 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 class MetricsWriter:
-    """Appends one JSON record per line to metrics.jsonl, flushed per line."""
+    """Appends one JSON record per line to metrics.jsonl, one write(2) per line.
+
+    No user-space buffer: a record is in the kernel when `write` returns, so SIGKILL loses
+    nothing already written, and a failed write (disk full, I/O error) is cut back off the
+    file, so the next record starts on a fresh line instead of after half a line.
+    """
 
     def __init__(self, path: Path):
         self.path = path
-        self._handle = open(path, "a", encoding="utf-8")
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._ragged = False  # a failed write could not be cut off: start the next on a new line
 
     def write(self, kind: str, step: int, **fields: Any) -> dict[str, Any]:
         record = {"t": round(time.time(), 3), "kind": kind, "step": int(step), **fields}
-        self._handle.write(json.dumps(record, allow_nan=True) + "\n")
-        self._handle.flush()
+        line = (json.dumps(record, allow_nan=True) + "\n").encode("utf-8")
+        if self._fd is None:
+            raise ValueError(f"{self.path}: write to a closed MetricsWriter")
+        if self._ragged:
+            line = b"\n" + line
+        size_before = os.fstat(self._fd).st_size
+        try:
+            view = memoryview(line)
+            injected = injected_write_error("metrics", int(step))
+            if injected is not None:
+                os.write(self._fd, view[:len(view) // 2])
+                raise injected
+            while view:
+                view = view[os.write(self._fd, view):]
+        except BaseException:
+            self._cut_back(size_before)
+            raise
+        self._ragged = False
         return record
 
+    def _cut_back(self, size: int) -> None:
+        """Remove the part of a failed record that reached the file."""
+        try:
+            os.ftruncate(self._fd, size)  # type: ignore[arg-type]
+        except OSError:
+            self._ragged = True
+
     def sync(self) -> None:
-        os.fsync(self._handle.fileno())
+        if self._fd is not None:
+            os.fsync(self._fd)
 
     def close(self) -> None:
-        if not self._handle.closed:
-            self._handle.flush()
-            self._handle.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 @dataclass
@@ -145,7 +216,7 @@ class MetricsReader:
                 continue
             try:
                 record = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # junk, or `[[[[...` nested too deep
                 self.malformed += 1
                 continue
             if isinstance(record, dict) and isinstance(record.get("kind"), str):
@@ -250,7 +321,7 @@ class MetricsColumns:
 def _json_record(line: bytes) -> dict[str, Any] | None:
     try:
         record = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return record if isinstance(record, dict) and isinstance(record.get("kind"), str) else None
 
@@ -458,6 +529,24 @@ class RunDir:
         for folder in (self.checkpoints_dir, self.alignments_dir, self.mels_dir, self.samples_dir):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def remove_temp_files(self) -> list[Path]:
+        """Delete the half-written temp files a killed trainer left in the run's folders.
+
+        Only the trainer writes checkpoints/, alignments/, mels/ and samples/, and only the
+        holder of the run's lock trains: call this with the lock held.
+        """
+        removed = []
+        for folder in (self.checkpoints_dir, self.alignments_dir, self.mels_dir, self.samples_dir):
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(".") and TEMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed.append(Path(entry.path))
+        return removed
+
     def checkpoints(self) -> list[CheckpointFile]:
         """Finished checkpoints, oldest first; temp files never match."""
         found = []
@@ -481,7 +570,7 @@ class RunDir:
     def read_status(self) -> dict[str, Any] | None:
         try:
             status = json.loads(self.status_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):  # missing, unreadable, junk
             return None
         return status if isinstance(status, dict) else None
 
@@ -492,6 +581,32 @@ class RunDir:
         status["updated_at"] = time.time()
         atomic_write_json(self.status_path, status)
         return status
+
+    def force_status(self, **fields: Any) -> dict[str, Any]:
+        """`write_status`, falling back to rewriting status.json in place when that fails.
+
+        For the last word of a dying trainer: on a full disk the atomic write's new file finds
+        no space, but rewriting the old file reuses its blocks. A reader may then see a torn
+        file for a moment, which it reads as no status; better than a wrong `running` forever.
+        """
+        try:
+            return self.write_status(**fields)
+        except OSError:
+            status = self.read_status() or {}
+            status.update(fields)
+            status["updated_at"] = time.time()
+            data = (json.dumps(status, indent=1, sort_keys=True) + "\n").encode("utf-8")
+            fd = os.open(self.status_path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                injected = injected_write_error("status-in-place", None)
+                if injected is not None:
+                    raise injected
+                os.write(fd, data)
+                os.ftruncate(fd, len(data))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return status
 
     def effective_state(self, status: dict[str, Any] | None = None, now: float | None = None) -> str:
         """The state as a watcher should show it: `stale` when an active run's trainer is gone.

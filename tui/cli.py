@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -16,6 +17,11 @@ from typing import Any, Sequence
 def _print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+#: Problems of one kind `dataset check` prints before summing up the rest: a dataset with
+#: 5,000 broken lines gets a screenful, not 5,000 lines.
+MAX_PROBLEMS_PER_KIND = 10
 
 
 def cmd_dataset_check(args: argparse.Namespace) -> int:
@@ -26,10 +32,18 @@ def cmd_dataset_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_json())
         return 0 if report.valid else 1
+    shown: Counter[str] = Counter()
     for problem in report.problems:
+        shown[problem.code] += 1
+        if shown[problem.code] > MAX_PROBLEMS_PER_KIND:
+            continue
         where = problem.file if problem.file == report.path else str(Path(args.path) / problem.file)
         print(f"{where}{':' + str(problem.line) if problem.line else ''}: "
               f"{problem.severity}: {problem.message}")
+    for code, count in shown.items():
+        if count > MAX_PROBLEMS_PER_KIND:
+            print(f"... and {count - MAX_PROBLEMS_PER_KIND} more {code.replace('_', ' ') or 'other'} "
+                  f"problem(s) (--json lists every one)")
     errors = len(report.errors)
     if errors:
         print(f"{args.path}: INVALID: {errors} problem(s) in {report.info.get('clips', 0)} usable clip(s)")

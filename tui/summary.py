@@ -52,7 +52,7 @@ def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]
             size = handle.tell()
             handle.seek(max(0, size - max_bytes))
             data = handle.read()
-    except FileNotFoundError:
+    except OSError:
         return []
     lines = data.split(b"\n")
     if size > max_bytes:
@@ -61,7 +61,7 @@ def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]
     for line in lines:
         try:
             record = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             continue
         if isinstance(record, dict):
             records.append(record)

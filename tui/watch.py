@@ -108,7 +108,7 @@ def tail_records(path: Path, max_bytes: int = METRICS_TAIL_BYTES) -> tuple[list[
     for line in complete.splitlines():
         try:
             record = json.loads(line)
-        except ValueError:  # malformed lines are skipped, as every reader does
+        except (ValueError, RecursionError):  # malformed lines are skipped, as every reader does
             continue
         if isinstance(record, dict) and isinstance(record.get("kind"), str):
             records.append(record)

@@ -241,8 +241,10 @@ class MonitorModel:
                 matrix = np.load(path, allow_pickle=False)
                 if matrix.ndim != 2:
                     raise ValueError(f"expected a 2-D array, found shape {matrix.shape}")
+                if not np.issubdtype(matrix.dtype, np.number):
+                    raise ValueError(f"expected numbers, found {matrix.dtype}")
                 self._picture = matrix.T if kind == "alignment" else matrix
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, EOFError) as exc:
                 self._picture, self._picture_error = None, f"cannot read {path.name}: {exc}"
         other = "mel" if kind == "alignment" else "alignment"
         name = "alignment" if kind == "alignment" else "predicted mel"

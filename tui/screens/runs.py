@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from trainer.rundir import ACTIVE_STATES, RunDir, inside
+from trainer.rundir import ACTIVE_STATES, RunDir, inside, list_runs
 from tui.messages import ActionDone, ActionFailed, RunLaunched, RunsListed
 from tui.summary import RunSummary, RunsIndex
 from tui.widgets.tables import fill_table
@@ -32,6 +32,30 @@ def summary_row(summary: RunSummary) -> tuple[str, ...]:
                if summary.started_at else "-")
     return (summary.name, summary.state, step, str(summary.epoch), _loss(summary.train_loss),
             _loss(summary.val_loss), _loss(summary.attention, 2), started)
+
+
+def summarise_runs(index: RunsIndex) -> list[RunSummary]:
+    """`index.refresh()`, except that a run whose files cannot be read is listed as `unreadable`
+    with the reason, instead of hiding every other run."""
+    try:
+        return index.refresh()
+    except Exception:  # noqa: BLE001 — find the culprit run by run
+        summaries = []
+        for run in list_runs(index.runs_root):
+            try:
+                summaries.append(index.summary(run))
+            except Exception as exc:  # noqa: BLE001
+                reason = f"unreadable files: {exc.strerror if isinstance(exc, OSError) else exc}"
+                summaries.append(RunSummary(run.name, run.path, "unreadable", 0, 0, 0, None, None, None, None,
+                                            reason, 0))
+        return summaries
+
+
+def is_deletable_run(runs_root: Path, path: Path) -> bool:
+    """Whether `path` is a run folder right inside `runs_root`: a real folder (no symlink out),
+    not the root itself, nothing reached through `..`, and with the run's config.toml."""
+    return (inside(runs_root, path) and path.resolve().parent == Path(runs_root).resolve()
+            and not path.is_symlink() and path.is_dir() and (path / "config.toml").is_file())
 
 
 class RunsScreen(Screen[None]):
@@ -77,9 +101,12 @@ class RunsScreen(Screen[None]):
     def _list_runs(self) -> None:
         assert self._index is not None
         try:
-            self.post_message(RunsListed(self._index.refresh()))
+            self.post_message(RunsListed(summarise_runs(self._index)))
         except OSError as exc:
             self.post_message(ActionFailed(f"cannot read {self.app.runs_root}: {exc.strerror or exc}"))
+        except Exception as exc:  # a run's files in a shape nobody expected: a message, not a crash
+            self.post_message(ActionFailed(f"cannot list the runs in {self.app.runs_root}: "
+                                           f"{type(exc).__name__}: {exc}"))
 
     @on(RunsListed)
     def _show_runs(self, message: RunsListed) -> None:
@@ -103,7 +130,7 @@ class RunsScreen(Screen[None]):
         elif summary is None:
             detail.update("")
         elif summary.error:
-            detail.update(f"{summary.name}: failed: {summary.error}")
+            detail.update(f"{summary.name}: {summary.state}: {summary.error}")
         else:
             detail.update(f"{summary.path} · {summary.checkpoints} checkpoint(s)")
 
@@ -179,8 +206,8 @@ class RunsScreen(Screen[None]):
         if state in ACTIVE_STATES:
             self.post_message(ActionFailed(f"{run.name} is {state}: stop it before deleting"))
             return
-        if not inside(self.app.runs_root, path) or not path.is_dir() or path.is_symlink():
-            self.post_message(ActionFailed(f"refusing to delete {path}: not a run inside "
+        if not is_deletable_run(self.app.runs_root, path):
+            self.post_message(ActionFailed(f"refusing to delete {path}: not a run folder directly inside "
                                            f"{self.app.runs_root}"))
             return
         try:
