@@ -50,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run.path} is not a voxtop run directory (no config.toml)", file=sys.stderr)
         return 1
     if args.worker:
-        return train(run, args.checkpoint, worker=True, owner=_owns_run(run))
+        code = train(run, args.checkpoint, worker=True, owner=_owns_run(run))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Leave at once: gloo's threads may abort the interpreter's teardown ("terminate called
+        # without an active exception"), which torchrun would report as a failed rank.
+        os._exit(code)
     try:
         run.acquire_lock()
     except RunError as exc:

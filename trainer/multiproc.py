@@ -68,13 +68,19 @@ def launch_workers(run: RunDir, nproc: int, checkpoint: str | None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     code = agent.wait()
+    records = read_metrics(run.metrics_path)
+    ended = records[-1] if records and records[-1].get("kind") == "end" else None
+    if code != 0 and ended is not None and ended.get("reason") != "failed" and not first_rank_error(run.path):
+        # every rank got past its last write; a process that died on the way out costs nothing
+        print(f"warning: torchrun exited with status {code} after the run ended ({ended.get('reason')})",
+              flush=True)
+        return 0
     if code != 0:
         error = first_rank_error(run.path) or (
             f"a training process died without an error (killed?); torchrun exited with status {code}, "
             "see train.log")
         step = (run.read_status() or {}).get("step") or 0
-        records = read_metrics(run.metrics_path)
-        if records and records[-1].get("kind") == "end":  # rank 0 ended it, with its own view
+        if ended is not None:  # rank 0 ended it, with its own view
             MetricsWriter(run.metrics_path).write("event", int(step), level="error", code="crash",
                                                   message=error)
             run.write_status(state="failed", error=error)
