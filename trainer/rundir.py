@@ -473,6 +473,25 @@ def _array_loaders() -> list[Any]:
     return [orjson.loads, json.loads]
 
 
+def read_tail(path: Path, max_bytes: int) -> tuple[list[bytes], bool]:
+    """(lines of the last `max_bytes` of a file, whether the start was cut off); ([], False) if missing.
+
+    A cut first line is dropped, so every line returned is whole but for a trailing partial one.
+    Other read errors propagate, for the caller to report.
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except FileNotFoundError:
+        return [], False
+    lines = data.split(b"\n")
+    cut = size > max_bytes
+    return (lines[1:] if cut else lines), cut
+
+
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     """Every complete record of a metrics file."""
     return MetricsReader(Path(path)).read_new()

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trainer.rundir import MetricsColumns, MetricsReader, RunDir
+from trainer.rundir import MetricsColumns, MetricsReader, RunDir, read_tail
 from tui.series import Series, rate_per_s
 
 LOG_TAIL_BYTES = 16_384
@@ -148,18 +148,9 @@ def _number(value: Any) -> float:
 
 def read_log_tail(path: Path, max_lines: int = 200, max_bytes: int = LOG_TAIL_BYTES) -> list[str]:
     """The last lines of a text file, reading at most `max_bytes` from its end."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read()
-    except FileNotFoundError:
-        return []
-    lines = data.decode("utf-8", errors="replace").replace("\r", "\n").splitlines()
-    if size > max_bytes and lines:
-        lines = lines[1:]  # the first line is probably cut
-    return lines[-max_lines:]
+    raw_lines, _ = read_tail(path, max_bytes)
+    text = b"\n".join(raw_lines).decode("utf-8", errors="replace")
+    return text.replace("\r", "\n").splitlines()[-max_lines:]
 
 
 class RunFollower:

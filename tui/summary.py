@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from trainer.rundir import RunDir, list_runs
+from trainer.rundir import RunDir, list_runs, read_tail
 
 TAIL_BYTES = 65_536
 #: Bytes of one checkpoint (weights + optimizer) when no earlier run of the preset has one.
@@ -47,16 +47,9 @@ class RunSummary:
 def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]]:
     """The complete records in the last `max_bytes` of a metrics file, oldest first."""
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
-            data = handle.read()
+        lines, _ = read_tail(path, max_bytes)
     except OSError:
         return []
-    lines = data.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]
     records = []
     for line in lines:
         try:
