@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conftest import wait_for
 from trainer.rundir import TEMP_MARK, MetricsReader, RunDir, current_history
 
 #: The moments a kill aims at. `random`: a seeded delay after the trainer's `start` record;
@@ -50,13 +51,7 @@ def start_records(run: RunDir) -> list[dict[str, Any]]:
 
 
 def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {predicate}")
+    return wait_for(predicate, timeout=timeout_s, interval=interval_s)
 
 
 def _alignment_count(run: RunDir) -> int:

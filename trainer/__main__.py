@@ -20,18 +20,6 @@ from pathlib import Path
 from trainer.rundir import MetricsWriter, RunDir, RunError
 
 
-def pick_checkpoint(run: RunDir, requested: str | None) -> Path | None:
-    if requested:
-        path = Path(requested)
-        if not path.is_absolute() and not path.exists():
-            path = run.path / requested
-        if not path.is_file():
-            raise RunError(f"checkpoint {requested} does not exist")
-        return path
-    existing = run.checkpoints()
-    return existing[-1].path if existing else None
-
-
 def log(message: str) -> None:
     try:
         print(message, flush=True)
@@ -108,7 +96,7 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
         from trainer.config import load
 
         config = load(run.config_path)
-        checkpoint = pick_checkpoint(run, checkpoint_arg)
+        checkpoint = run.resolve_checkpoint(checkpoint_arg)
         if not worker or owner:
             for temp in run.remove_temp_files():  # we hold the lock: these are a killed trainer's
                 log(f"removed {temp.relative_to(run.path)}, left half-written by an earlier trainer")

@@ -544,6 +544,18 @@ class RunDir:
     def sample_path(self, step: int) -> Path:
         return self.samples_dir / f"step-{step:08d}.wav"
 
+    def resolve_checkpoint(self, requested: str | None) -> Path | None:
+        """A checkpoint named by path (or relative to the run), else the newest; RunError if missing."""
+        if not requested:
+            existing = self.checkpoints()
+            return existing[-1].path if existing else None
+        path = Path(requested)
+        if not path.is_file():
+            path = self.path / requested
+        if not path.is_file():
+            raise RunError(f"checkpoint {requested} does not exist (voxtop checkpoints {self.name} lists them)")
+        return path
+
     def make_folders(self) -> None:
         for folder in (self.checkpoints_dir, self.alignments_dir, self.mels_dir, self.samples_dir):
             folder.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     try:
         run = resolve_run(args.runs, args.run)
-        checkpoint = _checkpoint_arg(run, args.checkpoint)
+        checkpoint = run.resolve_checkpoint(args.checkpoint) if args.checkpoint else None
     except RunError as exc:
         return _fail(str(exc))
     if run.is_locked():
@@ -78,17 +78,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if checkpoint is None and not run.checkpoints():
         return _fail(f"{run.path} has no checkpoint to resume from")
     return run_foreground(run, checkpoint)
-
-
-def _checkpoint_arg(run: RunDir, requested: str | None) -> Path | None:
-    if not requested:
-        return None
-    path = Path(requested)
-    if not path.is_file():
-        path = run.path / requested
-    if not path.is_file():
-        raise RunError(f"checkpoint {requested} does not exist (voxtop checkpoints {run.name} lists them)")
-    return path
 
 
 def run_summary(run: RunDir) -> dict[str, Any]:
