@@ -6,6 +6,7 @@ evaluation at a time, and `analyse` replays a finished (or foreign) run from met
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from dataclasses import asdict, dataclass
@@ -54,6 +55,26 @@ def noise_level(values: list[float], window: int = NOISE_WINDOW) -> float:
     return 1.4826 * statistics.median(second) / math.sqrt(6)
 
 
+def _finite_values(values: list[float], first: int, last: int) -> list[float]:
+    """The finite values from index `first` to `last` inclusive (clipped to the list)."""
+    return [v for v in values[max(0, first):max(0, last + 1)] if math.isfinite(v)]
+
+
+def _median_sorted(values: list[float]) -> float:
+    """The median of an already sorted list (NaN when empty), as statistics.median gives it."""
+    n = len(values)
+    return (values[(n - 1) // 2] + values[n // 2]) / 2 if n else math.nan
+
+
+def _median_gap_se(noise: float, count: int, reference_count: int) -> float:
+    """Standard error of the difference of two medians of `count` and `reference_count` noisy values.
+
+    A median of n values with Gaussian noise sd `noise` has about sqrt(pi/2) times the standard
+    error of their mean, noise / sqrt(n); small n makes that slightly generous (n = 1: exact 1x).
+    """
+    return noise * math.sqrt(math.pi / 2) * math.sqrt(1 / count + 1 / reference_count)
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     """Detector settings; relative thresholds so they hold whatever the loss scale."""
@@ -64,7 +85,7 @@ class DetectorConfig:
     prominence: float = 0.02  # relative prominence a smoothed minimum needs to be a candidate
     collapse_ratio: float = 0.5  # attention below this fraction of its best = collapsed
     min_evals: int = 3  # evaluations before any verdict other than improving
-    noise_factor: float = 3.0  # a rise must also exceed this many noise standard deviations
+    noise_factor: float = 3.5  # standard errors the recent val level must clear the minimum's by (_rising)
 
 
 @dataclass
@@ -104,6 +125,8 @@ class Detector:
         self._smooth: tuple[list[float], ...] = ([], [], [])
         self._best = -1  # index of the smoothed val-loss minimum
         self._best_attention = -1  # index of the smoothed attention maximum
+        self._recent: list[float] = []  # finite raw val of the last `patience` evaluations, sorted
+        self._recent_level: list[tuple[float, int]] = []  # per evaluation: median of _recent, its size
         self._verdict: Verdict | None = None
 
     @property
@@ -123,6 +146,12 @@ class Detector:
             self._best = i
         if math.isfinite(att_s[i]) and (self._best_attention < 0 or att_s[i] > att_s[self._best_attention]):
             self._best_attention = i
+        val, patience = self._raw[0], self.config.patience  # slide the window: O(patience) per evaluation
+        if math.isfinite(val[i]):
+            bisect.insort(self._recent, val[i])
+        if i >= patience and math.isfinite(val[i - patience]):
+            del self._recent[bisect.bisect_left(self._recent, val[i - patience])]
+        self._recent_level.append((_median_sorted(self._recent), len(self._recent)))
 
     def update(self, evaluation: Evaluation) -> Verdict:
         """Add one evaluation and return the verdict; `changed` is True when the verdict differs."""
@@ -141,16 +170,37 @@ class Detector:
         return bool(low) and low[-1] == i and (held or len(low) >= c.patience)
 
     def _rising(self, i: int, b: int) -> bool:
-        """Smoothed val loss above its minimum by more than the tolerance and the noise, for patience evaluations.
+        """Val loss above its minimum by more than the tolerance and the noise explain, for patience evaluations.
 
-        The median of the raw values must be above too, so one bad evaluation (a spike) is no rise.
+        Two tests, each at every one of the last `patience` evaluations:
+
+        - size: smoothed val loss above the smoothed minimum by `tolerance` (relative), as a user
+          reads it off the chart;
+        - evidence: the median of the last `patience` raw values above the median of the raw values
+          within `patience` evaluations of the minimum, by `noise_factor` standard errors of that
+          difference (`_median_gap_se`, the noise from `noise_level`).
+
+        The evidence compares levels, not the smoothed minimum: that minimum is the lowest of many
+        noisy values, about a noise deviation below the level on a long plateau, so a guard measured
+        from it must be wide enough to clear that selection bias and then misses real rises of two or
+        three deviations (a 2-clip validation set). Medians let one or two odd evaluations, high
+        (spikes) or low (dips), pass. The default `noise_factor` 3.5 is the lowest with no false alarm
+        on bench/overtrain_eval.py's random plateaus (3.0: 1-3%). The val - train gap is no evidence:
+        it widens on a plateau as much as on a rise, as long as train loss falls (the gate in `_judge`).
         """
         c, val, val_s = self.config, self._raw[0], self._smooth[0]
-        threshold = val_s[b] + max(c.tolerance * abs(val_s[b]), c.noise_factor * noise_level(val))
+        if i - b < c.patience:
+            return False
         window = range(i - c.patience + 1, i + 1)
-        window_raw = [val[k] for k in window if math.isfinite(val[k])]
-        return (i - b >= c.patience and all(val_s[k] > threshold for k in window)
-                and bool(window_raw) and statistics.median(window_raw) > threshold)
+        if not all(val_s[k] > val_s[b] + c.tolerance * abs(val_s[b]) for k in window):
+            return False
+        bottom = sorted(_finite_values(val, b - c.patience, b + c.patience))  # b + patience <= i: all seen
+        reference, noise = _median_sorted(bottom), noise_level(val)
+        for j in window:
+            level, count = self._recent_level[j]
+            if not count or level <= reference + c.noise_factor * _median_gap_se(noise, count, len(bottom)):
+                return False
+        return True
 
     def _judge(self) -> Verdict:
         c, i, b, steps = self.config, len(self._steps) - 1, self._best, self._steps

@@ -30,22 +30,41 @@ def attention(n: int, rng: random.Random, top: float = 0.55, collapse_at: int | 
     return scores
 
 
+def val_noise(rng: random.Random, shape: str) -> float:
+    """One unit-variance noise draw: Gaussian, or Student's t with 3 degrees of freedom (`t3`, heavy tails)."""
+    if shape == "t3":
+        return rng.gauss(0, 1) / math.sqrt(sum(rng.gauss(0, 1) ** 2 for _ in range(3)) / 3) / math.sqrt(3)
+    return rng.gauss(0, 1)
+
+
 def curve(name: str, kind: str, description: str, seed: int, n: int, val_clean, train_clean,
           noise: float, spikes: dict[int, float] | None = None, collapse_at: int | None = None,
-          rises_for_good: bool = True) -> dict:
+          rises_for_good: bool = True, noise_shape: str = "gauss", noise_rho: float = 0.0,
+          train_wander: float = 0.0) -> dict:
+    """One labelled curve; `noise_rho` makes the val noise AR(1) (same variance), `train_wander` lets the
+    train loss wander (relative AR(1) drift, innovations of that size) instead of falling steadily."""
     rng = random.Random(seed)
     clean = [val_clean(t) for t in range(n)]
     label = min(range(n), key=lambda t: clean[t]) if rises_for_good else None
     scores = attention(n, rng, collapse_at=collapse_at)
     evaluations = []
+    previous, drift = 0.0, 0.0
     for t in range(n):
-        val = clean[t] * (1 + rng.gauss(0, noise)) * (spikes or {}).get(t, 1.0)
-        train = train_clean(t) * (1 + rng.gauss(0, noise * 1.5))
+        if noise_shape == "gauss" and not noise_rho:
+            deviation = rng.gauss(0, noise)  # the original draw, so older curves stay byte-identical
+        else:
+            previous = noise_rho * previous + math.sqrt(1 - noise_rho ** 2) * val_noise(rng, noise_shape)
+            deviation = noise * previous
+        val = clean[t] * (1 + deviation) * (spikes or {}).get(t, 1.0)
+        if train_wander:
+            drift = 0.9 * drift + rng.gauss(0, train_wander)
+        train = train_clean(t) * (1 + drift + rng.gauss(0, noise * 1.5))
         evaluations.append({"step": (t + 1) * EVAL_EVERY, "val_loss": round(val, 6),
                             "train_loss": round(train, 6), "attention_score": round(scores[t], 4)})
     checkpoints = {str(e["step"]): e["val_loss"] for e in evaluations[4::5]}  # a checkpoint every 5 evals
+    shape = "" if noise_shape == "gauss" else f" {noise_shape}"
     return {"name": name, "kind": kind, "label": label, "collapse": collapse_at, "description": description,
-            "source": f"synthetic, seed {seed}, noise {noise:.1%} relative", "evaluations": evaluations,
+            "source": f"synthetic, seed {seed}, noise {noise:.1%}{shape} relative", "evaluations": evaluations,
             "checkpoints": checkpoints}
 
 
@@ -79,6 +98,15 @@ def build() -> list[dict]:
         curves.append(curve(f"plateau-{seed}", "noisy-plateau",
                             "val loss flattens and stays flat for a long time while train loss keeps falling",
                             seed, 150, decay(3.0, 0.9, 6), decay(3.0, 0.15, 30), noise, rises_for_good=False))
+    guards = [  # noisier ones, as from a real 2-clip validation set: (seed, noise, what, options)
+        (16, 0.08, "val noise 8% of the level", {}),
+        (17, 0.05, "train loss wandering up and down by ~10% instead of falling steadily", {"train_wander": 0.04}),
+        (18, 0.05, "heavy-tailed val noise (Student's t, 3 degrees of freedom)", {"noise_shape": "t3"}),
+    ]
+    for seed, noise, what, options in guards:
+        curves.append(curve(f"plateau-{seed}", "noisy-plateau", f"val loss flattens and stays flat: {what}",
+                            seed, 150, decay(3.0, 0.9, 6), decay(3.0, 0.15, 30), noise, rises_for_good=False,
+                            **options))
     for seed, noise in [(21, 0.01), (22, 0.02), (23, 0.04)]:
         curves.append(curve(f"slow-{seed}", "slow-improvement",
                             "val loss keeps improving slowly (0.2% per evaluation) with noise",
@@ -91,6 +119,11 @@ def build() -> list[dict]:
                             f"improving val loss with single bad evaluations at {sorted(spikes)}",
                             seed, 60, decay(3.0, 0.8, 12), decay(3.0, 0.2, 15), noise, spikes=spikes,
                             rises_for_good=False))
+    for seed, dips, noise in [(71, {40: 0.8}, 0.02), (72, {50: 0.7, 51: 0.8}, 0.05)]:
+        curves.append(curve(f"dips-{seed}", "dips",
+                            f"flat val loss with unusually low single evaluations at {sorted(dips)}: no minimum "
+                            f"to rise from", seed, 100, decay(3.0, 0.9, 6), decay(3.0, 0.15, 30), noise,
+                            spikes=dips, rises_for_good=False))
     for seed, rise in [(41, 0.008), (42, 0.012)]:
         curves.append(curve(f"small-rise-{seed}", "late-small-rise",
                             f"val loss bottoms out, then drifts up {rise:.1%} in all (within the 2% tolerance)",
