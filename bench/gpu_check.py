@@ -188,6 +188,9 @@ def main() -> int:
         rows: list[dict] = []
         follow(proc, runs, rows, args.out, screenshot_at=10)
         print(f"voxtop train exited {proc.returncode} after {time.monotonic() - started:.0f} s")
+        for line in (args.out / "train.log").read_text().splitlines():
+            if "CUDA graph" in line or "Traceback" in line or "Error" in line:
+                print("  log:", line)
         write_csv(rows, args.out / "samples.csv")
         summarise(rows, "panel vs nvidia-smi during full-preset training")
         run = newest_run(runs)
@@ -202,7 +205,7 @@ def main() -> int:
               f"attention {train[-1].get('attention_score') if train else None}, "
               f"frames/s median {statistics.median(fps) if fps else None}, "
               f"peak GPU memory {max((r.get('gpu_mem_mb') or 0) for r in train) if train else None} MB, "
-              f"checkpoints {[c.name for c in run.checkpoints()]}")
+              f"checkpoints {[c.path.name for c in run.checkpoints()]}")
 
     if "oom" not in skip:
         runs = work / "oom-runs"

@@ -48,6 +48,7 @@ class RecordedNvml:
     NVML_CLOCK_MEM = 2
     NVML_PCIE_UTIL_TX_BYTES = 0
     NVML_PCIE_UTIL_RX_BYTES = 1
+    nvmlMemory_v2 = 0x02000028
 
     def __init__(self, devices: int = 1, init_error: Exception | None = None, broken: tuple[str, ...] = ()):
         self.devices = devices
@@ -83,9 +84,16 @@ class RecordedNvml:
         self._call("util")
         return SimpleNamespace(gpu=97, memory=41)
 
-    def nvmlDeviceGetMemoryInfo(self, handle: Any) -> Any:
+    def nvmlDeviceGetMemoryInfo(self, handle: Any, version: int | None = None) -> Any:
+        # As the H100's driver answers: v1's `used` includes the 483 MiB the driver reserves,
+        # v2 (what nvidia-smi shows) reports them apart.
         self._call("memory")
-        return SimpleNamespace(used=61234 * MIB, total=81559 * MIB, free=(81559 - 61234) * MIB)
+        if version is not None:
+            assert version == self.nvmlMemory_v2
+            self._call("memory_v2")
+            return SimpleNamespace(used=61234 * MIB, reserved=483 * MIB, total=81559 * MIB,
+                                   free=(81559 - 61234 - 483) * MIB)
+        return SimpleNamespace(used=(61234 + 483) * MIB, total=81559 * MIB, free=(81559 - 61234 - 483) * MIB)
 
     def nvmlDeviceGetTemperature(self, handle: Any, sensor: int) -> int:
         self._call("temp")
@@ -149,6 +157,15 @@ def test_recorded_h100_reads_every_field_in_display_units() -> None:
     assert (gpu.sm_clock_mhz, gpu.mem_clock_mhz) == (1980.0, 2619.0)
     assert gpu.pcie_rx_mb_s == pytest.approx(1234.0) and gpu.pcie_tx_mb_s == pytest.approx(56.0)
     assert reading.host == HOST
+
+
+def test_memory_used_is_nvidia_smis_figure_and_older_drivers_fall_back() -> None:
+    """v2 leaves the driver's reserved memory out, as nvidia-smi does (checked on an H100: the v1
+    figure was 480 MiB above nvidia-smi's); a driver without v2 gives v1's figure instead."""
+    assert recorded_sampler().sample().gpus[0].mem_used_mb == 61234.0
+    old = Sampler(load=lambda: RecordedNvml(broken=("memory_v2",)), describe=lambda pid: (None, None),
+                  host=lambda: None)
+    assert old.sample().gpus[0].mem_used_mb == 61234.0 + 483
 
 
 def test_every_field_is_formatted_from_the_recorded_sample() -> None:

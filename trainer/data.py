@@ -72,9 +72,17 @@ class Batch:
         return Batch(*(t.to(device, non_blocking=nb) for t in (
             self.tokens, self.text_lengths, self.mels, self.mel_lengths, self.gates)))
 
+    def tensors(self) -> tuple[Tensor, ...]:
+        return (self.tokens, self.text_lengths, self.mels, self.mel_lengths, self.gates)
+
     @property
     def size(self) -> int:
         return int(self.tokens.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(clips, padded text length, padded mel frames)."""
+        return int(self.tokens.shape[0]), int(self.tokens.shape[1]), int(self.mels.shape[2])
 
     def frames(self) -> int:
         return int(self.mel_lengths.sum())
@@ -91,16 +99,24 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.clips)
 
-    def batch(self, indices: list[int]) -> Batch:
+    def batch(self, indices: list[int], pad_to: tuple[int, int] | None = None) -> Batch:
         items = [(self.tokens[i], self.cache.load(self.clips[i])) for i in indices]
-        return collate(items)
+        return collate(items, pad_to)
+
+    def max_shape(self) -> tuple[int, int]:
+        """(longest text in tokens, longest mel in frames) over the set: one padded shape for all."""
+        return (max((len(t) for t in self.tokens), default=1),
+                max((self.cache.frames(c) for c in self.clips), default=1))
 
 
-def collate(items: list[tuple[list[int], np.ndarray]]) -> Batch:
+def collate(items: list[tuple[list[int], np.ndarray]], pad_to: tuple[int, int] | None = None) -> Batch:
+    """A batch sorted by text length, padded to its longest text and mel (or to `pad_to`)."""
     items = sorted(items, key=lambda item: len(item[0]), reverse=True)
     n_mels = items[0][1].shape[0]
     max_text = len(items[0][0])
     max_frames = max(mel.shape[1] for _, mel in items)
+    if pad_to is not None:
+        max_text, max_frames = max(max_text, pad_to[0]), max(max_frames, pad_to[1])
     tokens = torch.zeros(len(items), max_text, dtype=torch.long)
     mels = torch.zeros(len(items), n_mels, max_frames)
     gates = torch.zeros(len(items), max_frames)

@@ -21,6 +21,7 @@ from trainer import checkpoints as ckpt
 from trainer.config import Config
 from trainer import distributed
 from trainer.cuda.device import Placement, place
+from trainer.cuda.graphs import GraphedStep, graphs_wanted, static_forward
 from trainer.distributed import Ranks
 from trainer.cuda.oom import check_injected, check_injected_crash, free_memory, injected_limit, is_oom_error, smaller_batch
 from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, steps_for
@@ -98,8 +99,12 @@ class Trainer:
         torch.manual_seed(c.train.seed)
         self.core = build_model(c, len(self.symbols)).to(self.placement.device)
         self.model = self.core
+        self.graphs_off = graphs_wanted(c.train.cuda_graphs, self.placement.device, self.placement.precision,
+                                        self.ranks.distributed)
         self.optimizer = torch.optim.Adam(self.core.parameters(), lr=c.train.learning_rate,
-                                          weight_decay=c.train.weight_decay)
+                                          weight_decay=c.train.weight_decay,
+                                          capturable=self.graphs_off is None)
+        self.graphed = None if self.graphs_off else GraphedStep(self._device_step, self.placement.device)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             self.optimizer, mode="min", factor=c.schedule.plateau_factor,
             patience=c.schedule.plateau_patience - 1)
@@ -124,6 +129,11 @@ class Trainer:
             device_ids = [self.placement.device.index] if self.placement.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.core, device_ids=device_ids)
         self._reset_accumulators(self.progress.interval_sums, self.progress.interval_frames)
+        self.pad_to = self.train_set.max_shape() if self.graphed is not None else None
+        if self.pad_to is not None:
+            self.log(f"CUDA graphs: on; batches padded to {self.pad_to[0]} tokens, {self.pad_to[1]} frames")
+        elif self.placement.device.type == "cuda":
+            self.log(f"CUDA graphs: off ({self.graphs_off})")
         if not self.progress.batch_size:
             self.progress.batch_size = min(c.train.batch_size, len(self.train_set))
         self._plan()
@@ -131,6 +141,11 @@ class Trainer:
     @property
     def batch_size(self) -> int:
         return self.progress.batch_size
+
+    @property
+    def graph_shape(self) -> tuple[int, int, int] | None:
+        """The one batch shape that is captured and replayed (full batches, padded to `pad_to`)."""
+        return (self.batch_size, *self.pad_to) if self.pad_to is not None else None
 
     def _plan(self) -> None:
         """Total steps for the targets, from where the run is and the current batch size."""
@@ -161,9 +176,21 @@ class Trainer:
                 for evaluation in self.evaluations:
                     self.detector.update(evaluation)
 
+    def _fit_optimizer_state(self) -> None:
+        """A checkpoint from a graphed (capturable) run resumes eagerly, and the other way round."""
+        capturable = self.graphed is not None
+        for group in self.optimizer.param_groups:
+            group["capturable"] = capturable
+        for state in self.optimizer.state.values():
+            step = state.get("step")
+            if isinstance(step, torch.Tensor):
+                device = self.placement.device if capturable else torch.device("cpu")
+                state["step"] = step.to(device=device, dtype=torch.float32)
+
     def _restore(self, payload: dict[str, Any]) -> None:
         self.core.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
+        self._fit_optimizer_state()
         self.plateau.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
         self.progress = Progress(**payload["progress"])
@@ -206,7 +233,7 @@ class Trainer:
                     p.epoch, p.clips_in_epoch = p.epoch + 1, 0
                     break
                 try:
-                    self._train_step(self.train_set.batch(indices))
+                    self._train_step(self.train_set.batch(indices, self.pad_to))
                 except Exception as exc:
                     if not is_oom_error(exc) or self.ranks.distributed:
                         raise
@@ -250,6 +277,8 @@ class Trainer:
     def _back_off(self, exc: BaseException) -> None:
         """Out of memory: free it, lower the batch size, retry the same step; give up at 1."""
         self.optimizer.zero_grad(set_to_none=True)
+        if self.graphed is not None:
+            self.graphed.reset()
         free_memory()
         old = self.batch_size
         new = smaller_batch(old)
@@ -262,12 +291,30 @@ class Trainer:
                     old_batch_size=old, new_batch_size=new)
 
     def _train_step(self, batch: Any) -> None:
-        c, p = self.config, self.progress
-        batch = batch.to(self.placement.device)
-        with self.placement.autocast():
-            outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
         check_injected(batch.size, self.oom_limit)
         check_injected_crash(self.ranks.rank, self.progress.step + 1)
+        batch = batch.to(self.placement.device)
+        graphed = self.graphed
+        if graphed is not None and batch.shape == self.graph_shape:
+            key = (batch.shape, float(self.optimizer.param_groups[0]["lr"]))
+            captures = graphed.captures
+            graphed.run(batch, key)
+            if graphed.captures != captures:
+                self.log(f"CUDA graph captured for batches of {batch.shape[0]} clips, {batch.shape[1]} tokens, "
+                         f"{batch.shape[2]} frames (capture {graphed.captures})")
+        else:
+            self._device_step(batch)
+        self.progress.interval_steps += 1
+
+    def _device_step(self, batch: Any) -> None:
+        """Forward, losses, backward, clip, update, accumulate: device work only, so it can be graphed."""
+        c = self.config
+        forward = static_forward if self.graphed is not None else None
+        with self.placement.autocast():
+            if forward is not None:
+                outputs = forward(self.core, batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+            else:
+                outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
         losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
                                 c.train.guided_attention_weight, c.train.guided_attention_sigma)
         self.optimizer.zero_grad(set_to_none=True)
@@ -282,12 +329,15 @@ class Trainer:
         # Accumulate on the device: reading a loss back every step would stall the GPU.
         self._acc += terms
         self._acc_frames += batch.mel_lengths.sum()
-        p.interval_steps += 1
 
     def _reset_accumulators(self, sums: list[float], frames: int) -> None:
+        """Set the device accumulators in place: a captured graph keeps adding into the same memory."""
         device = self.placement.device
-        self._acc = torch.tensor(sums, dtype=torch.float64, device=device)
-        self._acc_frames = torch.tensor(frames, dtype=torch.int64, device=device)
+        if getattr(self, "_acc", None) is None:
+            self._acc = torch.zeros(6, dtype=torch.float64, device=device)
+            self._acc_frames = torch.zeros((), dtype=torch.int64, device=device)
+        self._acc.copy_(torch.tensor(sums, dtype=torch.float64))
+        self._acc_frames.fill_(frames)
 
     def _flush_interval(self) -> tuple[list[float], int, int]:
         """Read the device accumulators back once: (means of the terms, steps, frames)."""
@@ -317,7 +367,7 @@ class Trainer:
         self.train_losses_since_eval.append(loss)
         self._record("train", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
                      loss_guided=guided, attention_score=score, grad_norm=grad_norm,
-                     lr=self.optimizer.param_groups[0]["lr"], batch_size=self.batch_size,
+                     lr=float(self.optimizer.param_groups[0]["lr"]), batch_size=self.batch_size,
                      frames_per_s=round(frames / elapsed, 1) if elapsed > 0 else None, **extra)
         eta = format_eta(s_per_it * (self.total_steps - p.step))
         self.log(f"epoch {self._epoch_label()}/{self.config.train.epochs} step {p.step}/{self.total_steps} "

@@ -246,11 +246,7 @@ class Sampler:
             name = _text(nvml.nvmlDeviceGetName(handle))
         except Exception:
             name = None
-        try:
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            used, total = float(memory.used) / 2**20, float(memory.total) / 2**20
-        except Exception:
-            used = total = None
+        used, total = self._memory(handle)
         return GpuReading(
             index, name,
             util_pct=read(lambda: nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
@@ -265,6 +261,23 @@ class Sampler:
             pcie_rx_mb_s=read(lambda: nvml.nvmlDeviceGetPcieThroughput(handle, rx), 1e-3),
             pcie_tx_mb_s=read(lambda: nvml.nvmlDeviceGetPcieThroughput(handle, tx), 1e-3),
         )
+
+    def _memory(self, handle: Any) -> tuple[float | None, float | None]:
+        """(used, total) MiB as nvidia-smi shows them: the v2 call, whose `used` leaves out the
+        driver's reserved memory (about 480 MiB on an H100), else the v1 call (older drivers)."""
+        nvml = self._nvml
+        version = getattr(nvml, "nvmlMemory_v2", None)
+        if version is not None:
+            try:
+                memory = nvml.nvmlDeviceGetMemoryInfo(handle, version=version)
+                return float(memory.used) / 2**20, float(memory.total) / 2**20
+            except Exception:  # the driver predates v2 (or the binding does): fall back
+                pass
+        try:
+            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            return float(memory.used) / 2**20, float(memory.total) / 2**20
+        except Exception:
+            return None, None
 
     def _processes(self, index: int, handle: Any) -> list[GpuProcess]:
         nvml = self._nvml
