@@ -107,6 +107,21 @@ def follow(proc: subprocess.Popen, runs: Path, rows: list[dict], out: Path | Non
         shot.wait()
 
 
+def replicate(source: Path, target: Path, times: int) -> Path:
+    """`source` (LJSpeech layout) with every clip listed `times` times under new ids (wavs linked)."""
+    if times <= 1:
+        return source
+    (target / "wavs").mkdir(parents=True)
+    lines = []
+    for line in (source / "metadata.csv").read_text(encoding="utf-8").splitlines():
+        clip, _, rest = line.partition("|")
+        for k in range(times):
+            os.symlink(source / "wavs" / f"{clip}.wav", target / "wavs" / f"{clip}_{k}.wav")
+            lines.append(f"{clip}_{k}|{rest}")
+    (target / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
 def summarise(rows: list[dict], label: str) -> None:
     busy = [r for r in rows if r["step"] > 0]
     print(f"{label}: {len(rows)} paired samples, {len(busy)} while training")
@@ -156,6 +171,9 @@ def main() -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--oom-batch", type=int, default=256)
     parser.add_argument("--free-gib", type=float, default=6.0)
+    parser.add_argument("--replicate", type=int, default=1,
+                        help="train on the demo clips copied N times (a dataset big enough that an "
+                             "epoch's validation and checkpoint stop dominating)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: train,oom")
     parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -177,7 +195,9 @@ def main() -> int:
 
         runs = work / "runs"
         runs.mkdir(parents=True)
-        cmd = voxtop(runs, "train", str(config), "--name", "gpu", "--set", "model.preset=full",
+        dataset = replicate(ROOT / "datasets" / "demo", work / f"demo-x{args.replicate}", args.replicate)
+        cmd = voxtop(runs, "train", str(config), "--name", "gpu", "--set", f"data.dataset={dataset}",
+                     "--set", "model.preset=full",
                      "--set", f"train.epochs={args.epochs}", "--set", f"train.batch_size={args.batch}",
                      "--set", f"train.precision={args.precision}", "--set", "checkpoint.every_steps=50",
                      "--set", "train.learning_rate=0.001")

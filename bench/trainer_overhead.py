@@ -62,14 +62,14 @@ def main() -> int:
     sync = torch.cuda.synchronize if trainer.placement.device.type == "cuda" else (lambda: None)
     stripped, watched, data_s, bookkeeping = [], [], [], []
     torch.manual_seed(config.train.seed)
-    for i in range(3):  # warm-up: allocator, caches
-        trainer._train_step(trainer.train_set.batch(step_batch(i)))
+    for i in range(3):  # warm-up: allocator, caches (and on a GPU the graph capture)
+        trainer._train_step(trainer.train_set.batch(step_batch(i), trainer.pad_to))
     for _ in range(args.rounds):
         for mode in ("stripped", "watched"):
             torch.manual_seed(config.train.seed)
             for i in range(args.steps):
                 started = time.perf_counter()
-                batch = trainer.train_set.batch(step_batch(i))
+                batch = trainer.train_set.batch(step_batch(i), trainer.pad_to)
                 loaded = time.perf_counter()
                 trainer._train_step(batch)
                 sync()

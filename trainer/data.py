@@ -39,24 +39,26 @@ def epoch_permutation(n_items: int, seed: int, epoch: int) -> list[int]:
 
 
 def next_batch(order: list[int], offset: int, batch_size: int, rank: int = 0,
-               world_size: int = 1) -> tuple[list[int], int]:
+               world_size: int = 1, drop_tail: bool = False) -> tuple[list[int], int]:
     """(this rank's clips, clips consumed by all ranks) for the batch starting at `offset`.
 
     Positions are counted in clips, not batches, so the batch size may change mid-epoch
     (out-of-memory back-off) without skipping or repeating a clip. With several
-    processes each rank takes its share of one global batch.
+    processes each rank takes its share of one global batch. `drop_tail` leaves out a last
+    batch that is not full (CUDA graphs replay one batch shape), as NVIDIA's recipe does.
     """
     chunk = order[offset:offset + batch_size * world_size]
-    if len(chunk) < world_size:
+    if len(chunk) < (batch_size * world_size if drop_tail else world_size):
         return [], len(chunk)
     share = chunk[rank::world_size] if world_size > 1 else chunk
     return share, len(chunk)
 
 
-def steps_for(n_clips: int, batch_size: int, world_size: int = 1) -> int:
-    """Steps needed to go through `n_clips` clips (a tail too short for every rank is dropped)."""
+def steps_for(n_clips: int, batch_size: int, world_size: int = 1, drop_tail: bool = False) -> int:
+    """Steps needed to go through `n_clips` clips (a tail too short for every rank, or with
+    `drop_tail` any tail short of a full batch, is dropped)."""
     full, tail = divmod(n_clips, batch_size * world_size)
-    return full + (1 if tail >= world_size else 0)
+    return full + (1 if tail >= world_size and not drop_tail else 0)
 
 
 @dataclass

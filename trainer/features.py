@@ -100,7 +100,4 @@ class FeatureCache:
 
     def frames(self, clip: Clip) -> int:
         """Frame count from the .npy header alone (no data read)."""
-        with open(self.path(clip), "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            shape, _, _ = np.lib.format._read_array_header(handle, version)  # type: ignore[attr-defined]
-        return int(shape[1])
+        return int(np.load(self.path(clip), mmap_mode="r").shape[1])

@@ -131,7 +131,8 @@ class Trainer:
         self._reset_accumulators(self.progress.interval_sums, self.progress.interval_frames)
         self.pad_to = self.train_set.max_shape() if self.graphed is not None else None
         if self.pad_to is not None:
-            self.log(f"CUDA graphs: on; batches padded to {self.pad_to[0]} tokens, {self.pad_to[1]} frames")
+            self.log(f"CUDA graphs: on; batches padded to {self.pad_to[0]} tokens, {self.pad_to[1]} frames; "
+                     "an epoch's last batch is left out when it is not full")
         elif self.placement.device.type == "cuda":
             self.log(f"CUDA graphs: off ({self.graphs_off})")
         if not self.progress.batch_size:
@@ -151,8 +152,9 @@ class Trainer:
         """Total steps for the targets, from where the run is and the current batch size."""
         c, p = self.config, self.progress
         world = self.ranks.world_size
-        per_epoch = steps_for(len(self.train_set), self.batch_size, world)
-        left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size, world)
+        drop = self.pad_to is not None
+        per_epoch = steps_for(len(self.train_set), self.batch_size, world, drop)
+        left_in_epoch = steps_for(len(self.train_set) - p.clips_in_epoch, self.batch_size, world, drop)
         target = p.step + left_in_epoch + (c.train.epochs - p.epoch - 1) * per_epoch
         self.total_steps = min(target, c.train.max_steps) if c.train.max_steps else target
 
@@ -228,7 +230,7 @@ class Trainer:
             order = epoch_permutation(len(self.train_set), c.train.seed, p.epoch)
             while p.clips_in_epoch < len(order):
                 indices, consumed = next_batch(order, p.clips_in_epoch, self.batch_size, self.ranks.rank,
-                                               self.ranks.world_size)
+                                               self.ranks.world_size, drop_tail=self.pad_to is not None)
                 if not indices:  # a tail too short to give every rank a clip
                     p.epoch, p.clips_in_epoch = p.epoch + 1, 0
                     break
