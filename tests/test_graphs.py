@@ -90,3 +90,14 @@ def test_graphs_are_used_only_where_they_can_be():
     assert "CUDA" in graphs_wanted("auto", cpu, "fp32", False)
     assert "fp16" in graphs_wanted("auto", cuda, "fp16", False)
     assert "DDP" in graphs_wanted("auto", cuda, "bf16", True)
+
+
+def test_graphed_runs_leave_out_only_an_incomplete_last_batch():
+    from trainer.data import next_batch, steps_for
+
+    order = list(range(10))
+    assert next_batch(order, 8, 4) == ([8, 9], 2)  # eager: the tail is a smaller batch
+    assert next_batch(order, 8, 4, drop_tail=True) == ([], 2)  # graphed: it ends the epoch
+    assert next_batch(order, 4, 4, drop_tail=True) == ([4, 5, 6, 7], 4)
+    assert (steps_for(10, 4), steps_for(10, 4, drop_tail=True), steps_for(8, 4, drop_tail=True)) == (3, 2, 2)
+    assert steps_for(10, 2, world_size=2, drop_tail=True) == 2
