@@ -126,7 +126,7 @@ async def test_launch_writes_the_run_and_opens_the_monitor(tmp_path: Path) -> No
         run_path, checkpoint = launcher.started[0]
         assert checkpoint is None and run_path.parent == tmp_path / "runs" and run_path.name.startswith("demo_")
         assert tomllib.loads((run_path / "config.toml").read_text())["train"]["epochs"] == 3
-        assert [type(s).__name__ for s in app.screen_stack[1:]] == ["RunsScreen", "MonitorScreen"]
+        assert [type(s).__name__ for s in app.screen_stack] == ["RunsScreen", "MonitorScreen"]
 
 
 @sync

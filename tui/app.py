@@ -6,13 +6,13 @@ is imported when a run is first opened, so the app starts fast.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from textual.app import App
 from textual.binding import Binding
 
-from tui.gpu import GpuFeed
 from tui.screens.runs import RunsScreen
 
 
@@ -60,16 +60,28 @@ class VoxtopApp(App[None]):
         """Factory of an object with `sample() -> tui.gpu.Reading`; None = tui.gpu.Sampler."""
         self.gpu_refresh_s = gpu_refresh_s
         """Seconds between GPU samples (the GPU panel and view)."""
-        self.gpu_feed = GpuFeed(gpu_sampler)
-        """The one GPU sampler and its history, shared by every GPU view (sampled only in workers)."""
+        self._gpu_feed: Any = None
+        self._gpu_feed_lock = threading.Lock()
+
+    @property
+    def gpu_feed(self) -> Any:
+        """The one GPU sampler and its history (a tui.gpu.GpuFeed), shared by every GPU view and
+        sampled only in workers; made on first use, so a start without GPU views never imports it."""
+        with self._gpu_feed_lock:
+            if self._gpu_feed is None:
+                from tui.gpu import GpuFeed
+
+                self._gpu_feed = GpuFeed(self.gpu_sampler)
+            return self._gpu_feed
 
     @property
     def configs_root(self) -> Path:
         """Where the Parameters screen saves config files: beside the runs folder."""
         return self.runs_root.parent / "configs"
 
-    def on_mount(self) -> None:
-        self.push_screen(RunsScreen())
+    def get_default_screen(self) -> RunsScreen:
+        """The Runs screen is the bottom of the stack: no blank default screen to build first."""
+        return RunsScreen()
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
@@ -79,7 +91,7 @@ class VoxtopApp(App[None]):
 
     def home(self) -> None:
         """Back to the Runs screen, closing whatever is above it."""
-        while len(self.screen_stack) > 2:
+        while len(self.screen_stack) > 1:
             self.pop_screen()
 
     def open_datasets(self) -> None:

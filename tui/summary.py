@@ -14,11 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from trainer.rundir import RunDir, list_runs, read_tail
 
 TAIL_BYTES = 65_536
@@ -127,6 +122,10 @@ class PresetReference:
 
 
 def _preset_of(run: RunDir) -> str | None:
+    if sys.version_info >= (3, 11):  # imported here, in the worker that needs it, not at start
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     try:
         return tomllib.loads(run.config_path.read_text(encoding="utf-8")).get("model", {}).get("preset")
     except (OSError, ValueError):

@@ -61,6 +61,7 @@ def is_deletable_run(runs_root: Path, path: Path) -> bool:
 class RunsScreen(Screen[None]):
     """The home screen: a table of runs, refreshed every few seconds from status + metrics tail."""
 
+    AUTO_FOCUS = None  # the table is focused right after the first paint (on_mount)
     BINDINGS = [
         Binding("n", "new_run", "New"),
         Binding("o", "open_run", "Open"),
@@ -84,7 +85,10 @@ class RunsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        fill_table(self.query_one("#runs", DataTable), COLUMNS, [], [])
+        table = self.query_one("#runs", DataTable)
+        fill_table(table, COLUMNS, [], [])
+        # Focus after the first paint: focusing restyles the screen, and the first frame need not wait.
+        self.call_after_refresh(table.focus)
         self._index = RunsIndex(self.app.runs_root)
         self.action_refresh()
         self.set_interval(max(self.app.refresh_s, 1.0) * 2, self.action_refresh)
