@@ -114,6 +114,7 @@ def main() -> int:
             time.sleep(max(0.0, min(next_record, next_checkpoint) - time.monotonic()))
         after = tui.cpu_times()
         elapsed = time.monotonic() - started
+        time.sleep(2.5)  # the Monitor redraws every second: give it the last records
         screen = tmux("capture-pane", "-p", "-t", session)
     finally:
         tmux("kill-session", "-t", session)

@@ -214,7 +214,7 @@ def test_resume_supersedes_what_was_logged_past_its_checkpoint(tmp_path: Path) -
     assert follower.history.val_loss.count == 0
 
 
-def test_charts_rebuild_on_val_at_once_and_on_train_at_most_every_interval(tmp_path: Path) -> None:
+def test_charts_rebuild_on_new_records_at_most_every_interval_and_on_new_settings_at_once(tmp_path: Path) -> None:
     from tui.screens.monitor_data import CHART_INTERVAL_S
 
     fake = typical_run(tmp_path)
@@ -224,10 +224,16 @@ def test_charts_rebuild_on_val_at_once_and_on_train_at_most_every_interval(tmp_p
     fake.train(range(410, 421, 10))
     now[0] += 1.0
     view = model.update(60, 60, 0.6, "alignment")
-    assert view is not None and view.step == 420 and view.loss is first.loss  # train only: same chart
+    assert view is not None and view.step == 420 and view.loss is first.loss  # progress moves, same chart
+    fake.val(420, 0.5)
+    now[0] += 1.0
+    assert model.update(60, 60, 0.6, "alignment").loss is first.loss  # a val record waits too
     now[0] += CHART_INTERVAL_S
     fake.train(range(430, 431, 10))
-    assert model.update(60, 60, 0.6, "alignment").loss is not first.loss
-    fake.val(430, 0.5)
-    assert model.update(60, 60, 0.6, "alignment").loss.lines[1].steps[-1] == 430  # val: at once
+    second = model.update(60, 60, 0.6, "alignment").loss
+    assert second is not first.loss and second.lines[1].steps[-1] == 420  # both, once the interval is up
+    now[0] += 0.5
+    resized = model.update(70, 60, 0.6, "alignment").loss
+    assert resized is not second and resized.lines[1].steps[-1] == 420  # a new width: at once
+    assert model.update(70, 60, 0.8, "alignment").loss is not resized  # new smoothing: at once
     fake.release()

@@ -2,8 +2,8 @@
 
 `MonitorModel.update()` returns None when nothing changed (no new bytes, same status,
 same checkpoints, same chart sizes), so an idle run costs a few stats and no redraw.
-Following a live run stays cheap: train records alone rebuild the charts at most every
-CHART_INTERVAL_S (val and checkpoint records at once), smoothing extends by the new points,
+Following a live run stays cheap: new records rebuild the charts at most every
+CHART_INTERVAL_S (a new size or smoothing at once), smoothing extends by the new points,
 the overtraining analysis runs only on new val or checkpoint records, and the parts of a
 view that did not change are the same objects as in the previous one, so the screen can
 skip them.
@@ -29,7 +29,7 @@ from tui.widgets.line_chart import ChartLine
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 DEFAULT_SMOOTHING = 0.6
-CHART_INTERVAL_S = 5.0  # train records alone redraw the charts at most this often
+CHART_INTERVAL_S = 5.0  # new records redraw the charts at most this often (TensorBoard: every 30 s)
 
 
 @dataclass
@@ -200,14 +200,16 @@ class MonitorModel:
 
     def _charts_for(self, loss_width: int, attention_width: int, smoothing: float,
                     force: bool) -> tuple[ChartSpec, ChartSpec]:
-        """The chart specs, rebuilt on new val/checkpoint data or settings, else at most every CHART_INTERVAL_S."""
+        """The chart specs: rebuilt at once for new settings (size, smoothing) or a replaced history,
+        else on new records (train, val or checkpoint) at most every CHART_INTERVAL_S."""
         history = self.follower.history
         seen = (loss_width, attention_width, smoothing, id(history), history.val_loss.count,
                 history.val_loss.version, len(history.checkpoint_records), self._checkpoint_signature)
         now = self._clock()
-        train_only = seen == self._seen and history.train_loss.count != self._charts_train
-        if self._charts is not None and not force and seen == self._seen and (
-                not train_only or now - self._charts_at < CHART_INTERVAL_S):
+        same_view = seen[:4] == self._seen[:4] and seen[5] == self._seen[5]
+        new_data = seen != self._seen or history.train_loss.count != self._charts_train
+        if self._charts is not None and not force and same_view and (
+                not new_data or now - self._charts_at < CHART_INTERVAL_S):
             return self._charts
         if seen[3:] != self._seen[3:] or self._charts is None:  # new evaluations or checkpoints
             existing = {c.step for c in self._checkpoints}

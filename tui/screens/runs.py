@@ -91,7 +91,7 @@ class RunsScreen(Screen[None]):
         self.call_after_refresh(table.focus)
         self._index = RunsIndex(self.app.runs_root)
         self.action_refresh()
-        self.set_interval(max(self.app.refresh_s, 1.0) * 2, self.action_refresh)
+        self.set_interval(max(self.app.refresh_s, 1.0) * 2, self._tick)
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
@@ -100,6 +100,12 @@ class RunsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         self._list_runs()
+
+    def _tick(self) -> None:
+        """The periodic refresh, skipped while another screen (the Monitor) covers this one:
+        on_screen_resume refreshes on the way back."""
+        if self.is_current:
+            self._list_runs()
 
     @work(thread=True, exclusive=True, group="runs")
     def _list_runs(self) -> None:
