@@ -8,9 +8,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -127,18 +129,106 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 # --- metrics -------------------------------------------------------------------------
 
 
+# --- metrics.index: where each line of metrics.jsonl is, and its chart numbers ----------
+#
+# metrics.jsonl stays the record of truth; metrics.index lets a reader attach to a run of
+# a million records without parsing 350 MB of JSON. After a 16-byte header, one 40-byte
+# row per record, in file order: byte offset and length (newline included) of the line,
+# kind (1 train, 2 val, 0 any other), then step, loss and attention_score as float64
+# (NaN where absent). The writer keeps it for runs it starts; a reader trusts only the
+# rows that agree with metrics.jsonl and parses the rest of the file as before.
+INDEX_HEADER = b"VOXMIDX1" + struct.pack("<II", 40, 0)
+INDEX_ROW = struct.Struct("<qiiddd")
+INDEX_KINDS = {"train": 1, "val": 2}
+INDEX_FIELDS = ("step", "loss", "attention_score")
+INDEX_REPAIR_BYTES = 4 * 2**20  # at most this much unindexed metrics.jsonl is indexed on open
+
+
+def index_path(metrics_path: Path) -> Path:
+    return metrics_path.with_name("metrics.index")
+
+
+def _index_row(offset: int, line: bytes, record: dict[str, Any]) -> bytes:
+    return INDEX_ROW.pack(offset, len(line), INDEX_KINDS.get(record.get("kind"), 0),  # type: ignore[arg-type]
+                          *(_as_float(record.get(name)) for name in INDEX_FIELDS))
+
+
+def _same_number(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 class MetricsWriter:
     """Appends one JSON record per line to metrics.jsonl, one write(2) per line.
 
     No user-space buffer: a record is in the kernel when `write` returns, so SIGKILL loses
     nothing already written, and a failed write (disk full, I/O error) is cut back off the
-    file, so the next record starts on a fresh line instead of after half a line.
+    file, so the next record starts on a fresh line instead of after half a line. Each
+    record also gets its row in metrics.index (see above) when the run has one.
     """
 
     def __init__(self, path: Path):
         self.path = path
-        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         self._ragged = False  # a failed write could not be cut off: start the next on a new line
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            self._ragged = True  # a line cut short (a crash mid-write): do not glue the next one to it
+        self._index: int | None = None
+        try:
+            self._index = self._open_index()
+        except OSError:  # the index only speeds readers up: without it they parse the JSON
+            self._index = None
+
+    def _open_index(self) -> int | None:
+        """The index, brought level with metrics.jsonl; None where it cannot be (an older run)."""
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        path = index_path(self.path)
+        if not path.exists() and size:
+            return None  # a run from before the index: readers parse it
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            index_size = os.fstat(fd).st_size
+            if index_size == 0:
+                os.write(fd, INDEX_HEADER)
+                index_size = len(INDEX_HEADER)
+            if os.pread(fd, len(INDEX_HEADER), 0) != INDEX_HEADER:
+                os.close(fd)
+                return None
+            rows = (index_size - len(INDEX_HEADER)) // INDEX_ROW.size
+            end = 0
+            while rows:  # rows whose line never reached metrics.jsonl (a crash in between) go
+                offset, length = INDEX_ROW.unpack(os.pread(fd, INDEX_ROW.size,
+                                                           len(INDEX_HEADER) + (rows - 1) * INDEX_ROW.size))[:2]
+                if offset + length <= size:
+                    end = offset + length
+                    break
+                rows -= 1
+            os.ftruncate(fd, len(INDEX_HEADER) + rows * INDEX_ROW.size)
+            if end < size and not self._index_rest(fd, end, size):
+                os.close(fd)
+                return None
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _index_rest(self, fd: int, start: int, size: int) -> bool:
+        """Index the lines metrics.jsonl has beyond the index (written just before a crash)."""
+        if size - start > INDEX_REPAIR_BYTES:
+            return False
+        with open(self.path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(size - start)
+        offset = start
+        for line in data.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break  # a partial last line: the next record starts after a newline (ragged)
+            record = _json_record(line)
+            if record is not None:
+                os.write(fd, _index_row(offset, line, record))
+            offset += len(line)
+        return True
 
     def write(self, kind: str, step: int, **fields: Any) -> dict[str, Any]:
         record = {"t": round(time.time(), 3), "kind": kind, "step": int(step), **fields}
@@ -159,8 +249,20 @@ class MetricsWriter:
         except BaseException:
             self._cut_back(size_before)
             raise
+        offset = size_before + (1 if self._ragged else 0)
         self._ragged = False
+        if self._index is not None:
+            body = line[1:] if line.startswith(b"\n") else line
+            try:
+                os.write(self._index, _index_row(offset, body, record))
+            except OSError:  # the index is an accelerator: stop keeping it, the JSON is whole
+                self._close_index()
         return record
+
+    def _close_index(self) -> None:
+        if self._index is not None:
+            fd, self._index = self._index, None
+            os.close(fd)
 
     def _cut_back(self, size: int) -> None:
         """Remove the part of a failed record that reached the file."""
@@ -174,6 +276,7 @@ class MetricsWriter:
             os.fsync(self._fd)
 
     def close(self) -> None:
+        self._close_index()
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
@@ -244,6 +347,9 @@ class MetricsReader:
             return result.finish()
         if size < self.offset:
             self.offset, self._partial = 0, b""
+        if self.offset == 0 and not self._partial and all(
+                kind in INDEX_KINDS and set(names) <= set(INDEX_FIELDS) for kind, names in fields.items()):
+            self._read_index(np, size, result)
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             while self.offset < size:
@@ -264,6 +370,68 @@ class MetricsReader:
                 self._partial = block[ends[-1] + 1:filled].tobytes()
                 self.malformed += _parse_columns(np, block, ends, result)
         return result.finish()
+
+
+    def _read_index(self, np: Any, size: int, out: MetricsColumns) -> None:
+        """Take the lines metrics.index covers from it, when its rows agree with metrics.jsonl.
+
+        Only the rows that cover the file from its first byte without a gap are taken (a
+        line written by someone else, or junk, ends the covered part there); spot checks of
+        nine lines spread over that part that disagree with their rows make the whole index
+        unused (the file is parsed instead). Records other than the chart kinds and the
+        newest lines of each chart kind are read by their offsets.
+        """
+        try:
+            raw = index_path(self.path).read_bytes()
+        except OSError:
+            return
+        if not raw.startswith(INDEX_HEADER):
+            return
+        dtype = np.dtype([("offset", "<i8"), ("length", "<i4"), ("kind", "<i4"),
+                          *((name, "<f8") for name in INDEX_FIELDS)])
+        rows = np.frombuffer(raw, dtype=dtype, count=(len(raw) - len(INDEX_HEADER)) // dtype.itemsize,
+                             offset=len(INDEX_HEADER))
+        ends = rows["offset"] + rows["length"]
+        inside = ends <= size
+        n = len(rows) if inside.all() else int(np.argmin(inside))
+        if not n:
+            return
+        rows, ends = rows[:n], ends[:n]
+        gaps = np.flatnonzero(rows["offset"][1:] != ends[:-1])
+        if len(gaps):
+            n = int(gaps[0]) + 1
+            rows, ends = rows[:n], ends[:n]
+        if rows["offset"][0] != 0 or rows["length"].min() < 2:
+            return
+        with open(self.path, "rb") as handle:
+            fd = handle.fileno()
+
+            def line(i: int) -> bytes:
+                return os.pread(fd, int(rows["length"][i]), int(rows["offset"][i]))
+
+            for i in sorted(set(np.linspace(0, n - 1, 9).astype(np.int64).tolist())):
+                data = line(i)
+                record = _json_record(data) if data.endswith(b"\n") else None
+                if record is None or INDEX_KINDS.get(record["kind"], 0) != rows["kind"][i] or not all(
+                        _same_number(_as_float(record.get(name)), float(rows[name][i])) for name in INDEX_FIELDS):
+                    return
+            others = []
+            for i in np.flatnonzero(rows["kind"] == 0).tolist():
+                record = _json_record(line(i))
+                if record is None:
+                    return  # not the line the row says: trust none of it
+                others.append((i, record))
+            for kind, names in out.fields.items():
+                picked = np.flatnonzero(rows["kind"] == INDEX_KINDS[kind])
+                part = {"line": picked.astype(np.float64)}
+                part.update({name: rows[name][picked].astype(np.float64) for name in names})
+                tail_rows = picked[-out.tail:].tolist() if out.tail else []
+                out._add(kind, part, [(i, line(i)) for i in tail_rows])
+        for i, record in others:
+            out.records.append(record)
+            out.record_lines.append(i)
+        out.lines = n
+        self.offset = int(ends[-1])
 
 
 #: Bytes a reader takes in one block when it catches up on a long file: bounds its memory.
