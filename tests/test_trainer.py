@@ -120,6 +120,11 @@ def test_sigterm_saves_and_ends_cleanly_then_resume_is_exact(tmp_path: Path) -> 
     resumed = {r["step"]: r["loss"] for r in records(run.path, "train")}
     assert resumed == reference  # bit-for-bit: same batches, same dropout, same Adam state
     assert run.read_status()["state"] == "finished"
+    from trainer.rundir import MetricsColumns, MetricsReader
+
+    reader, size = MetricsReader(run.metrics_path), run.metrics_path.stat().st_size
+    reader._read_index(np, size, MetricsColumns({"train": ("step", "loss")}))
+    assert reader.offset == size  # metrics.index covers both sessions' records: attach needs no parsing
 
 
 def test_rotation_keeps_newest_best_and_backups(tmp_path: Path) -> None:
