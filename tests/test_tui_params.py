@@ -55,6 +55,32 @@ async def test_defaults_estimates_and_command_line(tmp_path: Path) -> None:
         assert screen.command.startswith("voxtop train ") and "--name demo" in screen.command
 
 
+class NoGpuSampler:
+    """What tui.gpu.Sampler reads on a machine without the NVIDIA driver."""
+
+    def sample(self):
+        from tui.gpu import HostReading, Reading
+
+        return Reading([], HostReading(5.0, 1024.0, 8192.0), reason="no driver: libnvidia-ml.so not found")
+
+
+@sync
+async def test_without_a_gpu_the_form_suggests_the_tiny_preset_and_says_why(tmp_path: Path) -> None:
+    app, root = setup(tmp_path)
+    app.gpu_sampler = NoGpuSampler
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_form(pilot, root / "demo")
+        await wait_for(pilot, lambda: app.screen.raw_values()["model.preset"] == "tiny")
+        await wait_for(pilot, lambda: "No GPU found (no driver: libnvidia-ml.so not found)" in text(app, "#estimates"))
+        assert "--set model.preset=tiny" in app.screen.command
+    with_gpu, root = setup(tmp_path / "gpu")  # FakeSampler has a GPU: the published default stays
+    async with with_gpu.run_test(size=(100, 30)) as pilot:
+        await open_form(pilot, root / "demo")
+        await wait_for(pilot, lambda: "steps/epoch" in text(with_gpu, "#estimates"))
+        await pilot.pause(0.3)
+        assert with_gpu.screen.raw_values()["model.preset"] == "full" and with_gpu.screen.gpu_note is None
+
+
 @sync
 async def test_typed_invalid_value_shows_the_schema_message_and_blocks_launch(tmp_path: Path) -> None:
     launcher = FakeLauncher()

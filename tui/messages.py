@@ -51,6 +51,14 @@ class ReferenceReady(Message):
 
 
 @dataclass
+class GpuChecked(Message):
+    """How many GPUs NVML found (0 with `reason` when none): the Parameters screen picks a preset."""
+
+    gpus: int
+    reason: str | None
+
+
+@dataclass
 class RunLaunched(Message):
     """A run directory was written and its trainer started."""
 

@@ -19,7 +19,7 @@ from textual.widgets import Checkbox, Collapsible, Footer, Input, Label, Select,
 
 from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, check_run_prefix
-from tui.messages import ActionDone, ActionFailed, DatasetScanned, ReferenceReady, RunLaunched
+from tui.messages import ActionDone, ActionFailed, DatasetScanned, GpuChecked, ReferenceReady, RunLaunched
 from tui.screens.form import MAIN_KEYS, FieldRow, command_line, read_editor, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
 
@@ -58,6 +58,8 @@ class ParamsScreen(Screen[None]):
         self.command = ""
         self._validation_pending = False
         self._advanced_mounted = False
+        self.gpu_note: str | None = None
+        """Why the preset was switched to `tiny` (no GPU found), shown above the estimates."""
 
     def _initial_values(self, dataset: Path | None) -> dict[str, Any]:
         values = {info.key: info.default for info in self.infos}
@@ -124,6 +126,27 @@ class ParamsScreen(Screen[None]):
             self.query_one("#checkpoint").focus()
         else:
             self.query_one("#" + widget_id("data.dataset")).focus()
+            self._check_gpu()
+        self.validate()
+
+    @work(thread=True, exclusive=True, group="params-gpu")
+    def _check_gpu(self) -> None:
+        reading = self.app.gpu_feed.sample(None).reading
+        self.post_message(GpuChecked(len(reading.gpus), reading.reason))
+
+    @on(GpuChecked)
+    def _gpu_checked(self, message: GpuChecked) -> None:
+        """No GPU here: `full` would take about a minute a step on the CPU, so suggest `tiny`
+        (unless the preset was changed already)."""
+        key = "model.preset"
+        if message.gpus or self.initial[key] != self.by_key[key].default:
+            return
+        editor = self.query_one("#" + widget_id(key), Select)
+        if editor.value != self.by_key[key].default:
+            return
+        editor.value = "tiny"
+        self.gpu_note = (f"No GPU found ({message.reason or 'NVML lists none'}): preset set to tiny; "
+                         "full needs a GPU (about a minute a step on a CPU).")
         self.validate()
 
     # --- validation -------------------------------------------------------------------
@@ -288,18 +311,19 @@ class ParamsScreen(Screen[None]):
 
     def _update_estimates(self) -> None:
         widget = self.query_one("#estimates", Static)
+        note = f"{self.gpu_note}\n\n" if self.gpu_note else ""
         config = self.config
         if config is None:
-            widget.update("Estimates\n  fix the problems first")
+            widget.update(note + "Estimates\n  fix the problems first")
             return
         if self.clips is None:
-            widget.update("Estimates\n  reading the dataset...")
+            widget.update(note + "Estimates\n  reading the dataset...")
             return
         lines = estimate(self.clips, config.data.val_fraction, config.data.fraction, config.train.batch_size,
                          config.train.epochs, config.train.max_steps, config.checkpoint.max_to_keep,
                          config.checkpoint.keep_best, config.checkpoint.every_steps, config.model.preset,
                          self.reference or PresetReference())
-        widget.update("Estimates\n" + "\n".join(f"  {k}: {v}" for k, v in lines.items()))
+        widget.update(note + "Estimates\n" + "\n".join(f"  {k}: {v}" for k, v in lines.items()))
 
     # --- actions --------------------------------------------------------------------------
 
