@@ -106,11 +106,13 @@ class LiveAnalysis:
                                 attention.values[-(val.count - self._fed):].tolist()))
         train_steps, train_values = train.steps, train.values
         weight = self.config.smoothing
+        # the train loss of an evaluation: the mean of the train records since the previous one
+        first = max(self._fed - 1, 0)
+        bounds = np.searchsorted(train_steps, steps[first:val.count], "right").tolist()
         for index in range(self._fed, val.count):
             step, loss = int(steps[index]), float(values[index])
-            # the train loss of an evaluation: the mean of the train records since the previous one
-            low = int(np.searchsorted(train_steps, steps[index - 1], "right")) if index else 0
-            high = int(np.searchsorted(train_steps, steps[index], "right"))
+            low = bounds[index - 1 - first] if index else 0
+            high = bounds[index - first]
             if high > low:
                 train_loss: float | None = math.fsum(train_values[low:high].tolist()) / (high - low)
             else:
