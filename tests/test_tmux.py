@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -132,5 +133,46 @@ def test_real_tiny_run_is_followed_and_survives_quitting(tmux: Tmux, folders: tu
         deadline = time.monotonic() + 60
         while run.is_locked() and time.monotonic() < deadline:
             time.sleep(0.2)
+        if run.is_locked():
+            stop(run, kill=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("trainer.__main__") is None, reason="the trainer is not written yet")
+def test_a_run_launched_from_the_form_trains_and_stops_with_a_checkpoint(tmux: Tmux,
+                                                                          folders: tuple[Path, Path]) -> None:
+    """The whole path a user takes: n, the demo dataset, the form, ctrl+l, the Monitor, s, y."""
+    from trainer.rundir import RunDir, read_metrics
+    from trainer.launch import stop
+
+    datasets, runs = folders
+    tmux.start(voxtop_command(datasets, runs), width=140, height=40)
+    tmux.wait_for(lambda s: "No runs yet" in s)
+    tmux.keys("n")
+    tmux.wait_for(lambda s: "clips        150" in s)
+    tmux.keys("Enter")
+    form = tmux.wait_for(lambda s: "parameters" in s and "Estimates" in s and "steps/epoch" in s, timeout_s=30)
+    no_gpu = "No GPU found" in form  # then the form has switched the preset to tiny
+    tmux.keys("C-l")
+    tmux.wait_for(lambda s: "RUNNING" in s and "step " in s, timeout_s=180)
+    found = [p for p in runs.iterdir() if p.is_dir()]
+    assert len(found) == 1 and found[0].name.startswith("demo_")
+    run = RunDir(found[0])
+    try:
+        if no_gpu:
+            assert 'preset = "tiny"' in run.config_path.read_text()
+        trained = tmux.wait_for(lambda s: re.search(r"step [1-9]\d*/\d+", s) is not None, timeout_s=240)
+        assert "RUNNING" in trained  # at least one optimiser step done, shown in the progress line
+        tmux.keys("s")
+        tmux.wait_for(lambda s: "Stop demo_" in s)
+        tmux.keys("y")
+        tmux.wait_for(lambda s: "STOPPED" in s, timeout_s=240)
+        assert run.read_status()["state"] == "stopped"
+        assert run.checkpoints(), "stopping saves a checkpoint"
+        ends = [r for r in read_metrics(run.metrics_path) if r["kind"] == "end"]
+        assert ends and ends[-1]["reason"] == "stopped"
+        tmux.keys("Escape")
+        tmux.wait_for(lambda s: "runs in" in s and "stopped" in s)
+    finally:
         if run.is_locked():
             stop(run, kill=True)
