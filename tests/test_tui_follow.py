@@ -243,3 +243,18 @@ def test_charts_rebuild_on_new_records_at_most_every_interval_and_on_new_setting
     assert resized is not second and resized.lines[1].steps[-1] == 420  # a new width: at once
     assert model.update(70, 60, 0.8, "alignment").loss is not resized  # new smoothing: at once
     fake.release()
+
+
+def test_the_step_rate_shows_from_the_first_train_record_after_a_start() -> None:
+    from tui.follow import RunHistory
+
+    history = RunHistory()
+    history.add([{"t": 100.0, "kind": "start", "step": 0, "resumed_from": None}])
+    assert history.steps_per_s() is None
+    history.add([{"t": 110.0, "kind": "train", "step": 10, "loss": 1.0}])
+    assert history.steps_per_s() == 1.0  # 10 steps since the start record
+    history.add([{"t": 112.0, "kind": "train", "step": 20, "loss": 0.9}])
+    assert history.steps_per_s() == 5.0  # then from the train records alone
+    history.add([{"t": 200.0, "kind": "start", "step": 20, "resumed_from": 20},
+                 {"t": 204.0, "kind": "train", "step": 30, "loss": 0.8}])
+    assert history.steps_per_s() == 2.5  # a resume starts afresh from its own start record

@@ -133,9 +133,14 @@ class RunHistory:
             self.alignment = None
 
     def steps_per_s(self) -> float | None:
-        if len(self.train_times) < 2:
+        """Steps per second over the newest train records; with only one since the (re)start,
+        from the `start` record to it, so the ETA shows from the first logged step."""
+        times = list(self.train_times)
+        if len(times) == 1 and self.start is not None:
+            times.insert(0, (_number(self.start.get("t")), _number(self.start.get("step"))))
+        if len(times) < 2 or not np.isfinite(np.asarray(times, dtype=np.float64)).all():
             return None
-        points = np.asarray(self.train_times, dtype=np.float64)
+        points = np.asarray(times, dtype=np.float64)
         return rate_per_s(points[:, 0], points[:, 1])
 
 
