@@ -101,3 +101,40 @@ def test_graphed_runs_leave_out_only_an_incomplete_last_batch():
     assert next_batch(order, 4, 4, drop_tail=True) == ([4, 5, 6, 7], 4)
     assert (steps_for(10, 4), steps_for(10, 4, drop_tail=True), steps_for(8, 4, drop_tail=True)) == (3, 2, 2)
     assert steps_for(10, 2, world_size=2, drop_tail=True) == 2
+
+
+@pytest.mark.slow
+def test_a_step_that_cannot_be_captured_is_trained_eagerly_and_says_so(tmp_path):
+    """Where a GPU/driver/torch build refuses to capture, the run goes on without graphs (event warn)."""
+    from conftest import tiny_config
+    from trainer.loop import Trainer
+    from trainer.rundir import create_run, read_metrics
+
+    path = tiny_config(tmp_path)
+    config = config_mod.load(path)
+    run = create_run(tmp_path / "runs", "graphs", path.read_text())
+    trainer = Trainer(run, config, log=lambda message: None)
+    trainer.setup()
+    trainer.model.train()
+
+    class Refusing:
+        captures, warmup_left, capture_failed, calls = 0, 0, False, 0
+
+        def run(self, batch, key):
+            self.calls += 1
+            self.capture_failed = True
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    trainer.graphed, trainer.graphs_off = (refusing := Refusing()), None  # as on a GPU
+    trainer.pad_to = trainer.train_set.max_shape()
+    indices = list(range(trainer.batch_size))
+    before = [p.detach().clone() for p in trainer.core.parameters()]
+    trainer._train_step(trainer.train_set.batch(indices, trainer.pad_to))
+    assert trainer.progress.interval_steps == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.core.parameters()))  # the step was applied
+    assert "capture failed: RuntimeError" in trainer.graphs_off
+    trainer._train_step(trainer.train_set.batch(indices, trainer.pad_to))
+    assert refusing.calls == 1 and trainer.progress.interval_steps == 2  # no second try: eager from now on
+    trainer.metrics.close()
+    events = [r for r in read_metrics(run.metrics_path) if r["kind"] == "event"]
+    assert [e["code"] for e in events] == ["cuda_graphs_off"] and events[0]["level"] == "warn"

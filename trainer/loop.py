@@ -297,10 +297,21 @@ class Trainer:
         check_injected_crash(self.ranks.rank, self.progress.step + 1)
         batch = batch.to(self.placement.device)
         graphed = self.graphed
-        if graphed is not None and batch.shape == self.graph_shape:
+        if graphed is not None and not self.graphs_off and batch.shape == self.graph_shape:
             key = (batch.shape, float(self.optimizer.param_groups[0]["lr"]))
             captures = graphed.captures
-            graphed.run(batch, key)
+            try:
+                graphed.run(batch, key)
+            except Exception as exc:
+                if is_oom_error(exc) or not graphed.capture_failed:
+                    raise  # out of memory (the caller backs off), or a failure of the step itself
+                # This GPU, driver or torch build cannot capture the step: train on, eagerly.
+                self.graphs_off = f"capture failed: {type(exc).__name__}: {exc}"
+                self._event("warn", "cuda_graphs_off", f"CUDA graphs turned off ({self.graphs_off}); "
+                            "training goes on without them, slower", error=str(exc))
+                self._device_step(batch)
+                self.progress.interval_steps += 1
+                return
             if graphed.captures != captures:
                 self.log(f"CUDA graph captured for batches of {batch.shape[0]} clips, {batch.shape[1]} tokens, "
                          f"{batch.shape[2]} frames (capture {graphed.captures})")

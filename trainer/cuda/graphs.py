@@ -134,6 +134,8 @@ class GraphedStep:
     static: Any = None
     warmup_left: int = WARMUP_STEPS
     captures: int = 0
+    capture_failed: bool = False
+    """The last capture raised (the step was not applied: it can be run eagerly instead)."""
     side: Any = field(default=None, repr=False)
 
     def run(self, batch: Any, key: Any) -> bool:
@@ -158,9 +160,11 @@ class GraphedStep:
                     self.step(self.static)
             except BaseException:
                 self.reset()
+                self.capture_failed = True
                 raise
             self.graph = graph
             self.captures += 1
+            self.capture_failed = False
         else:
             for mine, theirs in zip(self.static.tensors(), batch.tensors()):
                 mine.copy_(theirs, non_blocking=True)
