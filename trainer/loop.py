@@ -296,28 +296,30 @@ class Trainer:
         check_injected(batch.size, self.oom_limit)
         check_injected_crash(self.ranks.rank, self.progress.step + 1)
         batch = batch.to(self.placement.device)
-        graphed = self.graphed
-        if graphed is not None and not self.graphs_off and batch.shape == self.graph_shape:
-            key = (batch.shape, float(self.optimizer.param_groups[0]["lr"]))
-            captures = graphed.captures
-            try:
-                graphed.run(batch, key)
-            except Exception as exc:
-                if is_oom_error(exc) or not graphed.capture_failed:
-                    raise  # out of memory (the caller backs off), or a failure of the step itself
-                # This GPU, driver or torch build cannot capture the step: train on, eagerly.
-                self.graphs_off = f"capture failed: {type(exc).__name__}: {exc}"
-                self._event("warn", "cuda_graphs_off", f"CUDA graphs turned off ({self.graphs_off}); "
-                            "training goes on without them, slower", error=str(exc))
-                self._device_step(batch)
-                self.progress.interval_steps += 1
-                return
-            if graphed.captures != captures:
-                self.log(f"CUDA graph captured for batches of {batch.shape[0]} clips, {batch.shape[1]} tokens, "
-                         f"{batch.shape[2]} frames (capture {graphed.captures})")
-        else:
+        if self.graphed is None or self.graphs_off or batch.shape != self.graph_shape or not self._replay(batch):
             self._device_step(batch)
         self.progress.interval_steps += 1
+
+    def _replay(self, batch: Any) -> bool:
+        """The step through the CUDA graph (warm-up, capture or replay); False if it could not be
+        captured, which turns graphs off for the rest of the run (the step is then not applied)."""
+        graphed = self.graphed
+        assert graphed is not None
+        captures = graphed.captures
+        try:
+            graphed.run(batch, (batch.shape, float(self.optimizer.param_groups[0]["lr"])))
+        except Exception as exc:
+            if is_oom_error(exc) or not graphed.capture_failed:
+                raise  # out of memory (the caller backs off), or a failure of the step itself
+            # This GPU, driver or torch build cannot capture the step: train on, eagerly.
+            self.graphs_off = f"capture failed: {type(exc).__name__}: {exc}"
+            self._event("warn", "cuda_graphs_off", f"CUDA graphs turned off ({self.graphs_off}); "
+                        "training goes on without them, slower", error=str(exc))
+            return False
+        if graphed.captures != captures:
+            self.log(f"CUDA graph captured for batches of {batch.shape[0]} clips, {batch.shape[1]} tokens, "
+                     f"{batch.shape[2]} frames (capture {graphed.captures})")
+        return True
 
     def _device_step(self, batch: Any) -> None:
         """Forward, losses, backward, clip, update, accumulate: device work only, so it can be graphed."""
