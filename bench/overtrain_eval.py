@@ -9,8 +9,9 @@ One row per curve, then totals. `delay` is evaluations from the true onset to th
 a false alarm is an evaluation called `overtraining` on a curve with no onset, or before the
 true onset, or whose reported onset is more than patience + 2 evaluations off. `--stress N`
 adds N fresh random plateaus per noise level and noise kind (Gaussian, heavy-tailed, with a
-wandering train loss, autocorrelated) and N random U-shaped curves (seeds outside the labelled
-set), since a small labelled set cannot show a false-alarm rate. `--extract` turns a
+wandering train loss, autocorrelated AR(1) 0.5 and 0.8) and N random U-shaped curves with independent
+and with AR(1) 0.5 noise (seeds outside the labelled set), since a small labelled set cannot show a
+false-alarm rate. `--extract` turns a
 real run's metrics.jsonl into a labelled curve file.
 """
 
@@ -105,6 +106,7 @@ STRESS_PLATEAUS = [  # (what, seed base, make_synthetic.curve options); the firs
     ("heavy-tailed noise (t3)", 50_000, {"noise_shape": "t3"}),
     ("wandering train loss", 60_000, {"train_wander": 0.04}),
     ("autocorrelated noise, AR(1) 0.5", 70_000, {"noise_rho": 0.5}),
+    ("autocorrelated noise, AR(1) 0.8", 100_000, {"noise_rho": 0.8}),
 ]
 
 
@@ -119,17 +121,20 @@ def stress(count: int, config: DetectorConfig) -> None:
                     for seed in range(count)]
             counts.append(f"{noise:.0%}: {sum(r['false_alarms'] > 0 for r in rows)}/{count}")
         print(f"  {what + ':':<34} " + ", ".join(counts))
-    rng = random.Random(5)
-    rows = []
-    for seed in range(count):
-        noise, turn = rng.choice((0.005, 0.01, 0.02, 0.04)), rng.randint(15, 40)
-        rate, tau = rng.choice((0.002, 0.004, 0.008)), rng.randint(3, 8)
-        rows.append(score(curve("u", "synthetic-onset", "", 20_000 + seed, turn + 45,
-                                u_shape(3.0, 0.8, tau, turn, rate), decay(3.0, 0.2, 15), noise), config))
-    found = [r for r in rows if r["delay"] is not None]
-    within = sum(abs(r["onset_err"]) <= config.patience + 2 and not r["false_alarms"] for r in found)
-    print(f"stress: {count} random U-shaped curves: {len(found)} detected, {within} with every reported onset "
-          f"within patience+2, delay mean {statistics.fmean(r['delay'] for r in found):.1f} evaluations")
+    for rho in (0.0, 0.5):  # the same random shapes and seeds, independent or AR(1) 0.5 noise
+        rng = random.Random(5)
+        rows = []
+        for seed in range(count):
+            noise, turn = rng.choice((0.005, 0.01, 0.02, 0.04)), rng.randint(15, 40)
+            rate, tau = rng.choice((0.002, 0.004, 0.008)), rng.randint(3, 8)
+            rows.append(score(curve("u", "synthetic-onset", "", 20_000 + seed, turn + 45,
+                                    u_shape(3.0, 0.8, tau, turn, rate), decay(3.0, 0.2, 15), noise,
+                                    noise_rho=rho), config))
+        found = [r for r in rows if r["delay"] is not None]
+        within = sum(abs(r["onset_err"]) <= config.patience + 2 and not r["false_alarms"] for r in found)
+        what = f", AR(1) {rho} noise" if rho else ""
+        print(f"stress: {count} random U-shaped curves{what}: {len(found)} detected, {within} with every reported "
+              f"onset within patience+2, delay mean {statistics.fmean(r['delay'] for r in found):.1f} evaluations")
 
 
 def extract(run_dir: Path, name: str, label: int | None, description: str) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import random
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from trainer.overtrain import (Candidate, Detector, DetectorConfig, Evaluation, analyse, candidates, ema,
-                               evaluations_from_records, local_minima, protected_checkpoints, recommend)
+import trainer.overtrain as overtrain
+from trainer.overtrain import (Candidate, Detector, DetectorConfig, Evaluation, _NoiseWindow, analyse, candidates,
+                               ema, evaluations_from_records, local_minima, noise_correlation, noise_level,
+                               protected_checkpoints, recommend)
 
 CURVES = sorted((Path(__file__).resolve().parent / "curves").glob("*.json"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +100,55 @@ def test_plateaus_and_noisy_improvement_never_called_overtraining(path: Path) ->
         assert verdicts[-1] == "plateau"  # and the flat end is named, not called improving
     if item["kind"] in ("slow-improvement", "spikes"):
         assert verdicts[-1] == "improving"
+
+
+def make_synthetic():
+    """tests/curves/make_synthetic.py as a module (the folder is no package)."""
+    spec = importlib.util.spec_from_file_location("make_synthetic", ROOT / "tests" / "curves" / "make_synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def ar1_plateaus_called() -> int:
+    """How many of 100 random AR(1) 0.5 noise plateaus (3% and 8% noise, seeds outside the bench's) are called."""
+    synthetic, called = make_synthetic(), 0
+    for level, noise in enumerate((0.03, 0.08)):
+        for seed in range(50):
+            item = synthetic.curve("p", "noisy-plateau", "", 170_000 + 1000 * level + seed, 150,
+                                   synthetic.decay(3.0, 0.9, 6), synthetic.decay(3.0, 0.15, 30), noise,
+                                   rises_for_good=False, noise_rho=0.5)
+            called += "overtraining" in [v.verdict for v in replay(item)]
+    return called
+
+
+def test_autocorrelated_noise_plateaus_are_rarely_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    # val loss on a fixed validation set under a slowly changing model has positively correlated
+    # noise, which wanders in runs; with [schedule] early_stop a false call stops training on a plateau
+    assert ar1_plateaus_called() <= 2
+    monkeypatch.setattr(overtrain, "CORRELATION_MIN", 10**9)  # the noise read as independent, as before
+    assert ar1_plateaus_called() >= 20
+
+
+def test_noise_correlation_reads_ar1_coefficient_whatever_the_trend() -> None:
+    rng = random.Random(3)
+    for phi in (0.0, 0.5, 0.8):
+        noise, previous = [], 0.0
+        for _ in range(4000):
+            previous = phi * previous + rng.gauss(0, 1)
+            noise.append(previous)
+        assert noise_correlation(noise) == pytest.approx(phi, abs=0.06)
+        # a steady rise (of a rise under test) leaves the residuals around the moving average alone
+        assert noise_correlation([v + 0.5 * t for t, v in enumerate(noise)]) == pytest.approx(noise_correlation(noise))
+        assert noise_correlation(noise, standard_errors=1.0) > noise_correlation(noise)
+    assert noise_correlation([1.0, 2.0]) == 0.0 and noise_correlation([3.0] * 20) == 0.0
+
+
+def test_detector_noise_level_matches_noise_level_to_the_bit() -> None:
+    rng = random.Random(11)
+    values = [rng.gauss(1, 0.1) if rng.random() > 0.1 else rng.choice([math.nan, math.inf]) for _ in range(300)]
+    window = _NoiseWindow()
+    assert [window.push(v) for v in values] == [noise_level(values[:k + 1]) for k in range(len(values))]
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.3, 0.8])

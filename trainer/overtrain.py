@@ -7,6 +7,9 @@ evaluation at a time, and `analyse` replays a finished (or foreign) run from met
 from __future__ import annotations
 
 import bisect
+import collections
+import functools
+import itertools
 import math
 import statistics
 from dataclasses import asdict, dataclass
@@ -15,6 +18,11 @@ from typing import Any, Collection
 VERDICTS = ("improving", "plateau", "overtraining", "collapsed")
 NOISE_WINDOW = 50  # recent evaluations the noise level is read from: noise changes as training settles
 MINIMA_NOISE_SDS = 2.0  # a local minimum must stand out of the smoothed noise by this many deviations
+CORRELATION_WINDOW = 100  # most recent settled evaluations the noise correlation is read from
+CORRELATION_MIN = 12  # fewer settled evaluations (6 residuals around the 7-point average): noise taken as independent
+CORRELATION_SPAN = 7  # centred moving average the correlation is read around: it follows a rise, not the noise
+CORRELATION_MAX = 0.9  # near 1 the noise is a random walk, which no test tells from a rise: cap the correction
+CORRELATION_MARGIN = 0.674  # standard errors above the correlation read: its upper quartile (_noise_correlation)
 
 
 def _finite(value: float | None) -> bool:
@@ -55,6 +63,34 @@ def noise_level(values: list[float], window: int = NOISE_WINDOW) -> float:
     return 1.4826 * statistics.median(second) / math.sqrt(6)
 
 
+class _NoiseWindow:
+    """`noise_level` of the values pushed so far, kept up to date one value at a time (to the bit).
+
+    The detector needs the noise level at most evaluations of a long plateau; recomputing it from the
+    window each time was half the cost of replaying a 10,000-evaluation run.
+    """
+
+    def __init__(self, window: int = NOISE_WINDOW):
+        self.window, self.count = window, 0
+        self.finite: collections.deque[tuple[int, float]] = collections.deque()  # (position, value) in window
+        self.second: list[float] = []  # |second differences| of consecutive finite values in window, sorted
+
+    def push(self, value: float) -> float:
+        if self.finite and self.finite[0][0] <= self.count - self.window:  # the oldest value leaves the window
+            if len(self.finite) >= 3:
+                (_, a), (_, b), (_, c) = self.finite[0], self.finite[1], self.finite[2]
+                del self.second[bisect.bisect_left(self.second, abs(a - 2 * b + c))]
+            self.finite.popleft()
+        if math.isfinite(value):
+            if len(self.finite) >= 2:
+                bisect.insort(self.second, abs(self.finite[-2][1] - 2 * self.finite[-1][1] + value))
+            self.finite.append((self.count, value))
+        self.count += 1
+        if len(self.finite) < 5:
+            return 0.0
+        return 1.4826 * _median_sorted(self.second) / math.sqrt(6)
+
+
 def _finite_values(values: list[float], first: int, last: int) -> list[float]:
     """The finite values from index `first` to `last` inclusive (clipped to the list)."""
     return [v for v in values[max(0, first):max(0, last + 1)] if math.isfinite(v)]
@@ -66,13 +102,86 @@ def _median_sorted(values: list[float]) -> float:
     return (values[(n - 1) // 2] + values[n // 2]) / 2 if n else math.nan
 
 
-def _median_gap_se(noise: float, count: int, reference_count: int) -> float:
-    """Standard error of the difference of two medians of `count` and `reference_count` noisy values.
+def _ar1_residual_lag1(phi: float, span: int = CORRELATION_SPAN) -> float:
+    """Lag-1 autocorrelation of x minus its centred `span`-point moving average, for AR(1) noise x.
 
-    A median of n values with Gaussian noise sd `noise` has about sqrt(pi/2) times the standard
-    error of their mean, noise / sqrt(n); small n makes that slightly generous (n = 1: exact 1x).
+    The moving average takes part of the noise with it, so the residuals are less correlated than the
+    noise (independent noise: -(span + 1) / (span (span - 1)), -0.19 for 7); `noise_correlation` maps a
+    measured value back through this.
     """
-    return noise * math.sqrt(math.pi / 2) * math.sqrt(1 / count + 1 / reference_count)
+    half = span // 2
+
+    def covariance(lag: int) -> float:  # of the residuals, in units of the noise variance
+        def gamma(d: int) -> float:
+            return phi ** abs(d)
+        with_average = sum(gamma(lag + j) + gamma(lag - j) for j in range(-half, half + 1)) / span
+        averages = sum((span - abs(d)) * gamma(lag + d) for d in range(1 - span, span)) / span ** 2
+        return gamma(lag) - with_average + averages
+
+    return covariance(1) / covariance(0)
+
+
+def noise_correlation(values: list[float], standard_errors: float = 0.0) -> float:
+    """The lag-1 autocorrelation phi of the AR(1) noise that best explains consecutive finite `values`.
+
+    Read from the residuals around a centred CORRELATION_SPAN-point moving average, which follows a
+    trend (a rise under test included) closely enough that what is left is noise, and mapped back to
+    phi through `_ar1_residual_lag1`. `standard_errors` = z reads an upper bound instead: the
+    residuals' correlation raised by z / sqrt(n), about its standard error, before the (monotone) map.
+    Within [-0.5, 0.95]; 0.0 when there are too few values to tell.
+    """
+    half, sums = CORRELATION_SPAN // 2, list(itertools.accumulate(values, initial=0.0))
+    residuals = [values[t] - (sums[t + half + 1] - sums[t - half]) / CORRELATION_SPAN
+                 for t in range(half, len(values) - half)]
+    if len(residuals) < 3:
+        return 0.0
+    mean = statistics.fmean(residuals)
+    centred = [r - mean for r in residuals]
+    spread = sum(r * r for r in centred)
+    if spread <= 0:
+        return 0.0
+    lag1 = (sum(a * b for a, b in zip(centred, centred[1:])) / spread
+            + standard_errors / math.sqrt(len(residuals)))
+    lag1s, phis = _residual_lag1_table()  # _ar1_residual_lag1 rises with phi: interpolate its inverse
+    k = min(max(bisect.bisect_left(lag1s, lag1), 1), len(lag1s) - 1)
+    phi = phis[k - 1] + (phis[k] - phis[k - 1]) * (lag1 - lag1s[k - 1]) / (lag1s[k] - lag1s[k - 1])
+    return min(max(phi, phis[0]), phis[-1])
+
+
+@functools.cache
+def _residual_lag1_table() -> tuple[list[float], list[float]]:
+    """`_ar1_residual_lag1` at phi = -0.5, -0.49, ..., 0.95, for `noise_correlation` to invert (built once)."""
+    phis = [k / 100 for k in range(-50, 96)]
+    return [_ar1_residual_lag1(phi) for phi in phis], phis
+
+
+def _ar1_mean_variance_factor(count: int, phi: float) -> float:
+    """Variance of the mean of `count` consecutive AR(1) values over that of `count` independent ones.
+
+    1 + 2 * sum over k < count of (1 - k/count) * phi**k, in closed form; count / this is the
+    effective sample size, which tends to count * (1 - phi) / (1 + phi).
+    """
+    if phi == 0:
+        return 1.0
+    return (1 + phi) / (1 - phi) - 2 * phi * (1 - phi ** count) / (count * (1 - phi) ** 2)
+
+
+def _median_gap_se(noise: float, count: int, reference_count: int, correlation: float = 0.0) -> float:
+    """Standard error of the difference of two medians of `count` and `reference_count` consecutive values.
+
+    A median of n values with independent Gaussian noise sd s has about sqrt(pi/2) times the standard
+    error of their mean, s / sqrt(n); small n makes that slightly generous (n = 1: exact 1x). With
+    AR(1) noise of lag-1 `correlation` phi two things change: `noise`, read from second differences,
+    is sqrt(2 (1 - phi) (3 - phi) / 6) of the level's sd s (their variance is 2 (1 - phi) (3 - phi) s**2,
+    6 s**2 when independent), and n consecutive values count as n / `_ar1_mean_variance_factor`
+    (that of a mean: correlation widens a median a little less, (2/pi) asin(phi**k) in place of phi**k,
+    so this errs on the safe side).
+    """
+    phi = correlation
+    level_noise = noise * math.sqrt(3 / ((1 - phi) * (3 - phi)))
+    return level_noise * math.sqrt(math.pi / 2) * math.sqrt(_ar1_mean_variance_factor(count, phi) / count
+                                                             + _ar1_mean_variance_factor(reference_count, phi)
+                                                             / reference_count)
 
 
 @dataclass(frozen=True)
@@ -120,6 +229,9 @@ class Detector:
 
     def _reset(self) -> None:
         self._emas = tuple(_Ema(self.config.smoothing) for _ in range(3))
+        self._noise_window = _NoiseWindow()
+        self._noise = 0.0  # noise_level of the raw val loss so far
+        self._bottom: tuple[int, float, int] = (-1, math.nan, 0)  # minimum's index, median raw val around it, count
         self._steps: list[int] = []
         self._raw: tuple[list[float], ...] = ([], [], [])  # val loss, train loss, attention score
         self._smooth: tuple[list[float], ...] = ([], [], [])
@@ -127,6 +239,7 @@ class Detector:
         self._best_attention = -1  # index of the smoothed attention maximum
         self._recent: list[float] = []  # finite raw val of the last `patience` evaluations, sorted
         self._recent_level: list[tuple[float, int]] = []  # per evaluation: median of _recent, its size
+        self._lowest: list[float] = []  # per evaluation: lowest finite raw val loss so far (inf before one)
         self._verdict: Verdict | None = None
 
     @property
@@ -152,6 +265,9 @@ class Detector:
         if i >= patience and math.isfinite(val[i - patience]):
             del self._recent[bisect.bisect_left(self._recent, val[i - patience])]
         self._recent_level.append((_median_sorted(self._recent), len(self._recent)))
+        self._noise = self._noise_window.push(val[i])
+        lowest = self._lowest[-1] if self._lowest else math.inf
+        self._lowest.append(min(lowest, val[i]) if math.isfinite(val[i]) else lowest)
 
     def update(self, evaluation: Evaluation) -> Verdict:
         """Add one evaluation and return the verdict; `changed` is True when the verdict differs."""
@@ -178,7 +294,8 @@ class Detector:
           reads it off the chart;
         - evidence: the median of the last `patience` raw values above the median of the raw values
           within `patience` evaluations of the minimum, by `noise_factor` standard errors of that
-          difference (`_median_gap_se`, the noise from `noise_level`).
+          difference (`_median_gap_se`: the noise from `noise_level`, its correlation from
+          `_noise_correlation`).
 
         The evidence compares levels, not the smoothed minimum: that minimum is the lowest of many
         noisy values, about a noise deviation below the level on a long plateau, so a guard measured
@@ -187,6 +304,11 @@ class Detector:
         (spikes) or low (dips), pass. The default `noise_factor` 3.5 is the lowest with no false alarm
         on bench/overtrain_eval.py's random plateaus (3.0: 1-3%). The val - train gap is no evidence:
         it widens on a plateau as much as on a rise, as long as train loss falls (the gate in `_judge`).
+
+        Correlated noise (a fixed validation set under a slowly changing model) wanders in runs that a
+        test for independent noise reads as rises: half of the random plateaus with AR(1) 0.5 noise
+        were called. Its bar is never lower than the independent one (phi >= 0), so it is read only
+        once that one is cleared, which also keeps updates cheap.
         """
         c, val, val_s = self.config, self._raw[0], self._smooth[0]
         if i - b < c.patience:
@@ -194,13 +316,39 @@ class Detector:
         window = range(i - c.patience + 1, i + 1)
         if not all(val_s[k] > val_s[b] + c.tolerance * abs(val_s[b]) for k in window):
             return False
-        bottom = sorted(_finite_values(val, b - c.patience, b + c.patience))  # b + patience <= i: all seen
-        reference, noise = _median_sorted(bottom), noise_level(val)
-        for j in window:
-            level, count = self._recent_level[j]
-            if not count or level <= reference + c.noise_factor * _median_gap_se(noise, count, len(bottom)):
-                return False
-        return True
+        if self._bottom[0] != b:  # b + patience <= i: every value around the minimum is in, for good
+            bottom = sorted(_finite_values(val, b - c.patience, b + c.patience))
+            self._bottom = (b, _median_sorted(bottom), len(bottom))
+        _, reference, reference_count = self._bottom
+        levels = [self._recent_level[j] for j in window]
+        if not all(count and level > reference for level, count in levels):
+            return False  # no gap at all: spare reading the noise
+
+        def clears(correlation: float) -> bool:
+            bars = {count: reference + c.noise_factor * _median_gap_se(self._noise, count, reference_count,
+                                                                       correlation)
+                    for count in {count for _, count in levels}}  # one count unless val loss was NaN
+            return all(level > bars[count] for level, count in levels)
+
+        return clears(0.0) and clears(self._noise_correlation(i, reference))
+
+    def _noise_correlation(self, i: int, reference: float) -> float:
+        """The val noise's lag-1 correlation for the rise test: read from the settled evaluations, erring high.
+
+        Settled: from the first evaluation down at the bottom's level (`reference`), since the descent
+        before it is trend, not noise, and would read as correlation; the last CORRELATION_WINDOW of
+        them, and none when fewer than CORRELATION_MIN. Read at its upper quartile (CORRELATION_MARGIN
+        standard errors above the estimate): the bar grows faster than linearly with phi and is tested
+        anew at every evaluation, so an estimate that is right on average under-corrects
+        (bench/overtrain_eval.py's AR(1) 0.5 plateaus: 1.5-5% called at the estimate, 0-0.5% at the upper
+        quartile; one standard error halves the calls at AR(1) 0.7-0.8 but misses 1 of 200 slow rises
+        and calls onset-08 at evaluation 67 of 70).
+        """
+        settled = bisect.bisect_left(self._lowest, -reference, key=lambda lowest: -lowest)
+        values = _finite_values(self._raw[0], max(settled, i - CORRELATION_WINDOW + 1), i)
+        if len(values) < CORRELATION_MIN:
+            return 0.0
+        return min(CORRELATION_MAX, max(0.0, noise_correlation(values, CORRELATION_MARGIN)))
 
     def _judge(self) -> Verdict:
         c, i, b, steps = self.config, len(self._steps) - 1, self._best, self._steps
@@ -219,11 +367,11 @@ class Detector:
             a = self._best_attention
             return verdict("collapsed", None, f"attention collapsed: score {att_s[i]:.3f}, best {att_s[a]:.3f} "
                                               f"at step {steps[a]}; val loss {where}")
-        rising, start = self._rising(i, b), i - c.patience
-        train_falling = (train_s[i] < train_s[start] if start >= 0 and _finite(train_s[i])
-                         and _finite(train_s[start]) else None)  # None: no train loss to tell
         held = (self._verdict is not None and self._verdict.verdict == "overtraining"
                 and self._verdict.onset_step == steps[b])  # stays until a new minimum, no flapping
+        rising, start = not held and self._rising(i, b), i - c.patience  # held: no need to test again
+        train_falling = (train_s[i] < train_s[start] if start >= 0 and _finite(train_s[i])
+                         and _finite(train_s[start]) else None)  # None: no train loss to tell
         if i > b and (held or rising and train_falling is not False):
             trend = (f" while train loss fell {train_s[b]:.4g} → {train_s[i]:.4g}"
                      if _finite(train_s[b]) and _finite(train_s[i]) else "")

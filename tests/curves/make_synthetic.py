@@ -62,7 +62,7 @@ def curve(name: str, kind: str, description: str, seed: int, n: int, val_clean, 
         evaluations.append({"step": (t + 1) * EVAL_EVERY, "val_loss": round(val, 6),
                             "train_loss": round(train, 6), "attention_score": round(scores[t], 4)})
     checkpoints = {str(e["step"]): e["val_loss"] for e in evaluations[4::5]}  # a checkpoint every 5 evals
-    shape = "" if noise_shape == "gauss" else f" {noise_shape}"
+    shape = ("" if noise_shape == "gauss" else f" {noise_shape}") + (f" AR(1) {noise_rho}" if noise_rho else "")
     return {"name": name, "kind": kind, "label": label, "collapse": collapse_at, "description": description,
             "source": f"synthetic, seed {seed}, noise {noise:.1%}{shape} relative", "evaluations": evaluations,
             "checkpoints": checkpoints}
@@ -102,11 +102,17 @@ def build() -> list[dict]:
         (16, 0.08, "val noise 8% of the level", {}),
         (17, 0.05, "train loss wandering up and down by ~10% instead of falling steadily", {"train_wander": 0.04}),
         (18, 0.05, "heavy-tailed val noise (Student's t, 3 degrees of freedom)", {"noise_shape": "t3"}),
+        (19, 0.03, "autocorrelated val noise, AR(1) 0.5 (a fixed validation set under a slowly changing model)",
+         {"noise_rho": 0.5}),
+        (20, 0.08, "autocorrelated val noise, AR(1) 0.5, 8% of the level", {"noise_rho": 0.5}),
     ]
     for seed, noise, what, options in guards:
         curves.append(curve(f"plateau-{seed}", "noisy-plateau", f"val loss flattens and stays flat: {what}",
                             seed, 150, decay(3.0, 0.9, 6), decay(3.0, 0.15, 30), noise, rises_for_good=False,
                             **options))
+    curves.append(curve("onset-09", "synthetic-onset",
+                        "U-shaped val loss: decay (tau 6) then a rise after evaluation 30, with AR(1) 0.5 val noise",
+                        9, 80, u_shape(3.0, 0.8, 6, 30, 0.004, 1.5), decay(3.0, 0.2, 15), 0.02, noise_rho=0.5))
     for seed, noise in [(21, 0.01), (22, 0.02), (23, 0.04)]:
         curves.append(curve(f"slow-{seed}", "slow-improvement",
                             "val loss keeps improving slowly (0.2% per evaluation) with noise",
