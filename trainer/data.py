@@ -71,8 +71,7 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
-        return Batch(*(t.to(device, non_blocking=nb) for t in (
-            self.tokens, self.text_lengths, self.mels, self.mel_lengths, self.gates)))
+        return Batch(*(t.to(device, non_blocking=nb) for t in self.tensors()))
 
     def tensors(self) -> tuple[Tensor, ...]:
         return (self.tokens, self.text_lengths, self.mels, self.mel_lengths, self.gates)

@@ -324,12 +324,12 @@ class Trainer:
     def _device_step(self, batch: Any) -> None:
         """Forward, losses, backward, clip, update, accumulate: device work only, so it can be graphed."""
         c = self.config
-        forward = static_forward if self.graphed is not None else None
+        inputs = (batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
         with self.placement.autocast():
-            if forward is not None:
-                outputs = forward(self.core, batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+            if self.graphed is not None:  # the graph-safe forward, for the eager steps around it too
+                outputs = static_forward(self.core, *inputs)
             else:
-                outputs = self.model(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
+                outputs = self.model(*inputs)
         losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
                                 c.train.guided_attention_weight, c.train.guided_attention_sigma)
         self.optimizer.zero_grad(set_to_none=True)

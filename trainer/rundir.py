@@ -153,6 +153,18 @@ def _index_row(offset: int, line: bytes, record: dict[str, Any]) -> bytes:
                           *(_as_float(record.get(name)) for name in INDEX_FIELDS))
 
 
+def index_rows(data: bytes, offset: int = 0) -> Iterator[bytes]:
+    """The index rows of the complete records in `data`, a part of metrics.jsonl from `offset`
+    (a partial last line has none: the next record starts after a newline, see `_ragged`)."""
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            return
+        record = _json_record(line)
+        if record is not None:
+            yield _index_row(offset, line, record)
+        offset += len(line)
+
+
 def _same_number(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
@@ -175,14 +187,12 @@ class MetricsWriter:
             self._ragged = True  # a line cut short (a crash mid-write): do not glue the next one to it
         self._index: int | None = None
         try:
-            self._index = self._open_index()
+            self._index = self._open_index(size)
         except OSError:  # the index only speeds readers up: without it they parse the JSON
             self._index = None
 
-    def _open_index(self) -> int | None:
-        """The index, brought level with metrics.jsonl; None where it cannot be (an older run)."""
-        assert self._fd is not None
-        size = os.fstat(self._fd).st_size
+    def _open_index(self, size: int) -> int | None:
+        """The index, brought level with metrics.jsonl (`size` bytes); None where it cannot be (an older run)."""
         path = index_path(self.path)
         if not path.exists() and size:
             return None  # a run from before the index: readers parse it
@@ -220,14 +230,9 @@ class MetricsWriter:
         with open(self.path, "rb") as handle:
             handle.seek(start)
             data = handle.read(size - start)
-        offset = start
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break  # a partial last line: the next record starts after a newline (ragged)
-            record = _json_record(line)
-            if record is not None:
-                os.write(fd, _index_row(offset, line, record))
-            offset += len(line)
+        rows = b"".join(index_rows(data, start))
+        if rows:
+            os.write(fd, rows)
         return True
 
     def write(self, kind: str, step: int, **fields: Any) -> dict[str, Any]:

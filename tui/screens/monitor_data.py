@@ -158,10 +158,10 @@ class MonitorModel:
         self._checkpoint_signature: tuple[Any, ...] | None = None
         self._checkpoints: list[CheckpointFile] = []
         self._params: tuple[Any, ...] | None = None
-        self._seen: tuple[Any, ...] = ()  # what the charts were last built from
+        # what the charts were last built from: view settings, evaluations and checkpoints, train points
+        self._built: tuple[Any, Any, int] = ((), (), -1)
         self._charts: tuple[ChartSpec, ChartSpec] | None = None
         self._charts_at = -math.inf
-        self._charts_train = -1  # train points the charts were last built from
         self._smoothers = (IncrementalEma(), IncrementalEma())
         self._table: tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]]] = ([], {}, {})
         self._picture_key: tuple[str, str] | None = None
@@ -203,15 +203,15 @@ class MonitorModel:
         """The chart specs: rebuilt at once for new settings (size, smoothing) or a replaced history,
         else on new records (train, val or checkpoint) at most every CHART_INTERVAL_S."""
         history = self.follower.history
-        seen = (loss_width, attention_width, smoothing, id(history), history.val_loss.count,
-                history.val_loss.version, len(history.checkpoint_records), self._checkpoint_signature)
+        view = (loss_width, attention_width, smoothing, id(history), history.val_loss.version)
+        evaluations = (id(history), history.val_loss.version, history.val_loss.count,
+                       len(history.checkpoint_records), self._checkpoint_signature)
+        built = (view, evaluations, history.train_loss.count)
         now = self._clock()
-        same_view = seen[:4] == self._seen[:4] and seen[5] == self._seen[5]
-        new_data = seen != self._seen or history.train_loss.count != self._charts_train
-        if self._charts is not None and not force and same_view and (
-                not new_data or now - self._charts_at < CHART_INTERVAL_S):
+        if self._charts is not None and not force and view == self._built[0] and (
+                built == self._built or now - self._charts_at < CHART_INTERVAL_S):
             return self._charts
-        if seen[3:] != self._seen[3:] or self._charts is None:  # new evaluations or checkpoints
+        if evaluations != self._built[1] or self._charts is None:  # new evaluations or checkpoints
             existing = {c.step for c in self._checkpoints}
             self.analysis.update(history.train_loss, history.val_loss, history.val_attention,
                                  history.checkpoint_records, existing)
@@ -222,7 +222,7 @@ class MonitorModel:
                                history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0),
                                smoother=self._smoothers[1])
         self._charts = (mark_minima(loss, history.val_loss, self.analysis.result), attention)
-        self._seen, self._charts_at, self._charts_train = seen, now, history.train_loss.count
+        self._built, self._charts_at = built, now
         return self._charts
 
     def _picture_for(self, kind: str) -> tuple[np.ndarray | None, str]:
