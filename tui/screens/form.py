@@ -11,6 +11,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from textual import events
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -87,6 +88,24 @@ def command_line(config_path: str, name: str, changed: dict[str, Any]) -> str:
     return " ".join(shlex.quote(p) for p in parts)
 
 
+class FieldInput(Input):
+    """An Input whose own editing keys (ctrl+a, ctrl+k, ...) act in the order they were typed.
+
+    Textual runs a focused widget's key bindings only when the key has bubbled back up to the
+    app, while printable keys are inserted at once; so `ctrl+a ctrl+k 12` arriving in one read
+    (fast typing, tmux) inserted "12" first and then cleared the field. Running the Input's
+    own bindings here, in its queue, keeps every key in order.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
+        await super()._on_key(event)
+
+
 def make_editor(info: FieldInfo, value: Any) -> Widget:
     """The input widget for one field: Checkbox for booleans, Select for choices, Input otherwise."""
     wid = widget_id(info.key)
@@ -96,7 +115,7 @@ def make_editor(info: FieldInfo, value: Any) -> Widget:
         return Select([(str(c), c) for c in info.choices], value=value, allow_blank=False, id=wid,
                       compact=True)
     placeholder = "none" if info.path and info.name == "pretrained" else format_value(info, info.default)
-    return Input(value=format_value(info, value), placeholder=placeholder, id=wid, compact=True)
+    return FieldInput(value=format_value(info, value), placeholder=placeholder, id=wid, compact=True)
 
 
 def read_editor(info: FieldInfo, editor: Widget) -> Any:

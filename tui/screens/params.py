@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Collapsible, Footer, Input, Label, Select,
 from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, check_run_prefix
 from tui.messages import ActionDone, ActionFailed, DatasetScanned, GpuChecked, ReferenceReady, RunLaunched
-from tui.screens.form import MAIN_KEYS, FieldRow, command_line, read_editor, widget_id
+from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
 
 
@@ -94,7 +94,7 @@ class ParamsScreen(Screen[None]):
                 else:
                     with Horizontal(id="row-name", classes="name-row"):
                         yield Label("Run name")
-                        yield Input(self._default_name(), id="run-name", compact=True)
+                        yield FieldInput(self._default_name(), id="run-name", compact=True)
                     yield Static("", id="name-error", classes="error -empty", markup=False)
                 for key in MAIN_KEYS:
                     yield FieldRow(self.by_key[key], self.initial[key])
