@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.health_records import health_by_step
+from trainer.overtrain import recommend, recommendation_reason
 from trainer.rundir import CheckpointFile, RunDir, current_history, read_metrics
 
 FORMAT = "voxtop-tacotron2"
@@ -34,7 +36,11 @@ class ExportResult:
 
 
 def choose_checkpoint(run: RunDir, requested: str | None = None) -> tuple[Path, str]:
-    """(checkpoint path, why it was chosen): `requested`, else the recommended one, else the newest."""
+    """(checkpoint path, why it was chosen): `requested`, else the recommended one, else the newest.
+
+    The recommended one is `trainer.overtrain.recommend`'s, as `voxtop checkpoints` and the
+    Monitor show it: the one that reads its held-out sentences through best, then the lowest val loss.
+    """
     if requested:
         path = Path(requested)
         if not path.is_file():
@@ -46,22 +52,14 @@ def choose_checkpoint(run: RunDir, requested: str | None = None) -> tuple[Path, 
     existing: dict[int, CheckpointFile] = {c.step: c for c in run.checkpoints()}
     if not existing:
         raise ExportError(f"{run.path} has no checkpoints yet; let it train to its first checkpoint")
-    val_loss = {r["step"]: r.get("val_loss") for r in current_history(read_metrics(run.metrics_path))
+    records = read_metrics(run.metrics_path)
+    val_loss = {r["step"]: r.get("val_loss") for r in current_history(records)
                 if r.get("kind") == "checkpoint" and r.get("step") in existing}
-    step = _recommend(val_loss)
+    health = health_by_step(records, existing)
+    step = recommend(val_loss, health)
     if step is not None:
-        return existing[step].path, "recommended: lowest validation loss"
-    return existing[max(existing)].path, "newest: no checkpoint has a validation loss"
-
-
-def _recommend(val_loss: dict[int, Any]) -> int | None:
-    try:
-        from trainer.overtrain import recommend
-    except ImportError:
-        known = [(loss, step) for step, loss in val_loss.items()
-                 if isinstance(loss, (int, float)) and loss == loss]
-        return min(known)[1] if known else None
-    return recommend(val_loss)
+        return existing[step].path, f"recommended: {recommendation_reason(step, val_loss, health)}"
+    return existing[max(existing)].path, "newest: no checkpoint has a validation loss or a health check"
 
 
 def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportResult:

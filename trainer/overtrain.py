@@ -13,7 +13,10 @@ import itertools
 import math
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Any, Collection
+from typing import TYPE_CHECKING, Any, Collection, Mapping
+
+if TYPE_CHECKING:
+    from trainer.health_records import HealthSummary
 
 VERDICTS = ("improving", "plateau", "overtraining", "collapsed")
 NOISE_WINDOW = 50  # recent evaluations the noise level is read from: noise changes as training settles
@@ -463,23 +466,63 @@ def candidates(evaluations: list[Evaluation], checkpoint_steps: dict[int, float 
     return found
 
 
-def recommend(checkpoint_val_loss: dict[int, float | None]) -> int | None:
-    """the saved checkpoint with the lowest validation loss (None if none has one; ties: the earlier)."""
-    known = [(loss, step) for step, loss in checkpoint_val_loss.items() if _finite(loss)]
+def recommend(checkpoint_val_loss: Mapping[int, float | None],
+              health: Mapping[int, HealthSummary] | None = None) -> int | None:
+    """The recommended checkpoint: the one that speaks best, then the lowest validation loss.
+
+    The one rule behind every "recommended" (Monitor, `voxtop checkpoints`, `voxtop export`,
+    rotation), so they cannot disagree. The candidates are the keys of `checkpoint_val_loss`
+    (the checkpoints still on disk). If any of them has a read-through health record, only
+    those compete, and a lower val loss never beats a checkpoint that speaks:
+
+    1. the most held-out sentences read to the end (`read_through`),
+    2. then the most understood by the recogniser (unknown counts below 0),
+    3. then the lowest val loss (ties: the earlier); if none of those left has one, the newest.
+
+    With no health record at all, the lowest val loss (ties: the earlier), None if none has one.
+    """
+    if health:
+        judged = [step for step in checkpoint_val_loss if step in health]
+        if judged:
+            def speaks(step: int) -> tuple[int, int]:
+                found = health[step]
+                return found.read_through, -1 if found.understood is None else found.understood
+
+            best = max(speaks(step) for step in judged)
+            tied = [step for step in judged if speaks(step) == best]
+            lowest = _lowest_val_loss({step: checkpoint_val_loss[step] for step in tied})
+            return max(tied) if lowest is None else lowest
+    return _lowest_val_loss(checkpoint_val_loss)
+
+
+def _lowest_val_loss(checkpoint_val_loss: Mapping[int, float | None]) -> int | None:
+    known = [(float(loss), step) for step, loss in checkpoint_val_loss.items()
+             if isinstance(loss, (int, float)) and not isinstance(loss, bool) and math.isfinite(loss)]
     return min(known)[1] if known else None
 
 
+def recommendation_reason(step: int, checkpoint_val_loss: Mapping[int, float | None],
+                          health: Mapping[int, HealthSummary] | None = None) -> str:
+    """Why `recommend` chose `step`, for people: `reads to the end 11/12, understood 3/12` or `lowest val loss`."""
+    found = (health or {}).get(step)
+    if found is not None and any(s in (health or {}) for s in checkpoint_val_loss):
+        return f"reads to the end {found.reads_text()}, understood {found.understood_text()}"
+    return "lowest val loss"
+
+
 def protected_checkpoints(evaluations: list[Evaluation], checkpoint_steps: dict[int, float | None],
-                          keep_best: int, config: DetectorConfig = DetectorConfig()) -> set[int]:
+                          keep_best: int, config: DetectorConfig = DetectorConfig(),
+                          health: Mapping[int, HealthSummary] | None = None) -> set[int]:
     """checkpoint steps rotation must never delete: the keep_best candidates with lowest val loss (their
-    mapped checkpoints) plus the recommendation, so the ones a user wants to listen to still exist."""
+    mapped checkpoints) plus the recommendation (`recommend`, with `health` if given), so the ones a
+    user wants to listen to still exist."""
     protected: set[int] = set()
     for candidate in sorted(candidates(evaluations, checkpoint_steps, config), key=lambda c: (c.val_loss, c.step)):
         if len(protected) >= keep_best:
             break
         if candidate.checkpoint_step is not None:
             protected.add(candidate.checkpoint_step)
-    best = recommend(checkpoint_steps)
+    best = recommend(checkpoint_steps, health)
     return protected | ({best} if best is not None else set())
 
 
@@ -525,12 +568,16 @@ def analyse(records: list[dict], config: DetectorConfig = DetectorConfig(),
     """The detector replayed over a run's metrics.jsonl records, with minima, candidates and checkpoint tags.
 
     Works on a finished or foreign run after the fact; `existing` as in `evaluations_from_records`.
+    The recommendation weighs the checkpoints' read-through health records (see `recommend`).
     """
+    from trainer.health_records import health_by_step
+
     evaluations, checkpoint_steps, checkpoint_tags = evaluations_from_records(records, existing)
+    health = health_by_step(records, existing)
     detector = Detector(config)
     history = [asdict(detector.update(e)) for e in evaluations]
     found = candidates(evaluations, checkpoint_steps, config)
-    recommended = recommend(checkpoint_steps)
+    recommended = recommend(checkpoint_steps, health)
     for candidate in found:
         if candidate.checkpoint_step is not None and "minimum" not in checkpoint_tags[candidate.checkpoint_step]:
             checkpoint_tags[candidate.checkpoint_step].append("minimum")
@@ -540,4 +587,6 @@ def analyse(records: list[dict], config: DetectorConfig = DetectorConfig(),
     return {"verdict": history[-1] if history else None, "history": history,
             "minima": [c.step for c in found], "onset_step": onsets[-1] if onsets else None,
             "candidates": [asdict(c) for c in found], "recommended": recommended,
+            "recommended_reason": (recommendation_reason(recommended, checkpoint_steps, health)
+                                   if recommended is not None else None),
             "tags": {step: tags for step, tags in sorted(checkpoint_tags.items()) if tags}}

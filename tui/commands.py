@@ -139,22 +139,40 @@ def analyse_run(run: RunDir) -> dict[str, Any]:
     return analyse(read_metrics(run.metrics_path), detector, existing=existing)
 
 
-def checkpoint_rows(run: RunDir) -> list[dict[str, Any]]:
-    """Resumable checkpoints, newest first, with val loss and tags (`recommended`, `minimum`, ...)."""
+def checkpoint_rows(run: RunDir, analysis: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Resumable checkpoints, newest first, with val loss, read-through health and tags (`recommended`, ...).
+
+    `health` is the checkpoint's checked health record (`HealthSummary.as_json`), null while not
+    computed (or never); `recommended` follows `trainer.overtrain.recommend`.
+    """
+    from trainer.health_records import health_by_step
+
+    records = read_metrics(run.metrics_path)
     recorded = {}
-    for record in current_history(read_metrics(run.metrics_path)):
-        if record["kind"] == "checkpoint":
+    for record in current_history(records):
+        if record["kind"] == "checkpoint" and isinstance(record.get("step"), int):
             recorded[record["step"]] = record
-    analysed = analyse_run(run)["tags"]
+    health = health_by_step(records)
+    analysed = (analysis or analyse_run(run))["tags"]
     rows = []
     for found in reversed(run.checkpoints()):
         record = recorded.get(found.step, {})
         # a record's `best` meant "best so far" when it was saved; `recommended` is the best now
-        tags = [t for t in analysed.get(found.step, record.get("tags", [])) if t != "best"]
+        tags = [t for t in analysed.get(found.step, record.get("tags") or []) if t != "best"]
+        checked = health.get(found.step)
         rows.append({"step": found.step, "path": str(found.path), "time": found.mtime,
                      "size_mb": round(found.size / 2**20, 2), "val_loss": record.get("val_loss"),
-                     "tags": tags})
+                     "health": checked.as_json() if checked is not None else None, "tags": tags})
     return rows
+
+
+def _health_cells(health: dict[str, Any] | None, pending: bool) -> tuple[str, str]:
+    """(reads to the end, understood) for the text listing: `10/12`, `3/12`, `-`; `…` while pending."""
+    if health is None:
+        return ("…", "…") if pending else ("-", "-")
+    n = health["sentences"]
+    understood = "-" if health["understood"] is None else f"{health['understood']}/{n}"
+    return f"{health['read_through']}/{n}", understood
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
@@ -164,7 +182,8 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         run = resolve_run(args.runs, args.run)
     except RunError as exc:
         return _fail(str(exc))
-    rows = checkpoint_rows(run)
+    analysis = analyse_run(run)
+    rows = checkpoint_rows(run, analysis)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
@@ -172,11 +191,20 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{run.name}: no checkpoints yet")
         return 0
-    print(f"{'STEP':>9}  {'SAVED':16}  {'VAL LOSS':>9}  {'SIZE':>9}  TAGS")
+    from trainer.rundir import ACTIVE_STATES
+
+    pending = run.effective_state() in ACTIVE_STATES
+    print(f"{'STEP':>9}  {'SAVED':16}  {'VAL LOSS':>9}  {'READS':>5}  {'UNDERSTOOD':>10}  {'SIZE':>9}  TAGS")
     for row in rows:
         saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["time"]))
-        print(f"{row['step']:>9}  {saved:16}  {_fmt(row['val_loss']):>9}  {row['size_mb']:>6.1f} MB  "
-              f"{', '.join(row['tags'])}")
+        reads, understood = _health_cells(row["health"], pending)
+        print(f"{row['step']:>9}  {saved:16}  {_fmt(row['val_loss']):>9}  {reads:>5}  {understood:>10}  "
+              f"{row['size_mb']:>6.1f} MB  {', '.join(row['tags'])}")
+    if analysis.get("recommended") is not None:
+        print(f"recommended: step {analysis['recommended']} ({analysis['recommended_reason']})")
+    if any(row["health"] for row in rows) or pending:
+        print("READS: held-out sentences read to the end (reached the last character, stopped, monotonic); "
+              "UNDERSTOOD: picked out by a speech recogniser")
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from trainer.health_records import HealthSummary, parse_health
 from trainer.rundir import MetricsColumns, MetricsReader, RunDir, read_tail
 from tui.series import Series, rate_per_s
 
@@ -36,6 +37,10 @@ class RunHistory:
     val_attention: Series = field(default_factory=Series)
     train_times: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     checkpoint_records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    health: dict[int, HealthSummary] = field(default_factory=dict)
+    """Each checkpoint's newest trustworthy read-through health record (a bad one reads as none)."""
+    health_version: int = 0
+    """Bumped whenever `health` changes, so the analysis and charts know to look again."""
     events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=200))
     start: dict[str, Any] | None = None
     last_train: dict[str, Any] | None = None
@@ -66,6 +71,11 @@ class RunHistory:
                 self.checkpoint_records[int(step)] = record
             elif kind == "alignment":
                 self.alignment = record
+            elif kind == "health":
+                health = parse_health(record)
+                if health is not None:
+                    self.health[health.step] = health
+                    self.health_version += 1
             elif kind == "event":
                 self.events.append(record)
             elif kind == "start":
@@ -128,6 +138,9 @@ class RunHistory:
         for series in (self.train_loss, self.val_loss, self.train_attention, self.val_attention):
             series.truncate_after(step)
         self.checkpoint_records = {s: r for s, r in self.checkpoint_records.items() if s <= step}
+        if any(s > step for s in self.health):
+            self.health = {s: h for s, h in self.health.items() if s <= step}
+            self.health_version += 1
         self.events = deque((r for r in self.events if _number(r.get("step")) <= step), maxlen=self.events.maxlen)
         if self.alignment is not None and _number(self.alignment.get("step")) > step:
             self.alignment = None

@@ -256,7 +256,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "export", parents=parents, help="write a weights-only model, config and alphabet for synthesis",
         description="Export one checkpoint of RUN into the new folder OUT: model.pt (loadable with "
                     "torch.load(..., weights_only=True)), config.toml, alphabet.txt and README.txt. "
-                    "The default checkpoint is the recommended one (lowest validation loss), else the newest.")
+                    "The default checkpoint is the recommended one (as `voxtop checkpoints` tags it: the one "
+                    "that reads its held-out sentences to the end best, then the lowest validation loss), "
+                    "else the newest.")
     export.add_argument("run", help="run name (in the runs folder) or path")
     export.add_argument("out", type=Path, help="folder to create (must not exist, or be empty)")
     export.add_argument("--checkpoint", help="checkpoint file to export (voxtop checkpoints RUN lists them)")

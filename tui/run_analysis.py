@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from trainer.health_records import HealthSummary
 from trainer.overtrain import (MINIMA_NOISE_SDS, Detector, DetectorConfig, Evaluation, Verdict, noise_level,
-                               recommend)
+                               recommend, recommendation_reason)
 from tui.series import Series
 
 
@@ -91,13 +92,15 @@ class LiveAnalysis:
         self._verdict: Verdict | None = None
 
     def update(self, train_loss: Series, val_loss: Series, val_attention: Series,
-               checkpoint_records: dict[int, dict[str, Any]], existing: set[int]) -> dict[str, Any]:
-        """Fold in the evaluations since the last call and re-read minima and tags; returns the result."""
+               checkpoint_records: dict[int, dict[str, Any]], existing: set[int],
+               health: dict[int, HealthSummary] | None = None) -> dict[str, Any]:
+        """Fold in the evaluations since the last call and re-read minima, tags and the recommendation
+        (which weighs the checkpoints' read-through `health`); returns the result."""
         if val_loss is not self._series or val_loss.version != self._version or val_loss.count < self._fed:
             self._reset(val_loss)
         if val_loss.count > self._fed:
             self._feed(train_loss, val_loss, val_attention)
-        self.result = self._summarise(val_loss, checkpoint_records, existing)
+        self.result = self._summarise(val_loss, checkpoint_records, existing, health or {})
         return self.result
 
     def _feed(self, train: Series, val: Series, attention: Series) -> None:
@@ -127,7 +130,8 @@ class LiveAnalysis:
             self._smooth.append(self._ema_last / debias)
         self._fed = val.count
 
-    def _summarise(self, val: Series, records: dict[int, dict[str, Any]], existing: set[int]) -> dict[str, Any]:
+    def _summarise(self, val: Series, records: dict[int, dict[str, Any]], existing: set[int],
+                   health: dict[int, HealthSummary]) -> dict[str, Any]:
         saved = {step: records[step] for step in sorted(existing) if step in records}
         val_by_checkpoint = {step: _number(r.get("val_loss")) for step, r in saved.items()}
         tags = {step: [t for t in r.get("tags") or [] if isinstance(t, str)] for step, r in saved.items()}
@@ -142,18 +146,21 @@ class LiveAnalysis:
                                "checkpoint_val_loss": val_by_checkpoint.get(nearest) if nearest is not None else None})
             if nearest is not None and "minimum" not in tags[nearest]:
                 tags[nearest].append("minimum")
-        recommended = recommend(val_by_checkpoint)
+        recommended = recommend(val_by_checkpoint, health)
+        reason = None
         if recommended is not None:
             tags[recommended].insert(0, "recommended")
+            reason = recommendation_reason(recommended, val_by_checkpoint, health)
         verdict = asdict(self._verdict) if self._verdict is not None else None
         return {"verdict": verdict, "minima": [c["step"] for c in candidates], "onset_step": self._onset_step,
-                "candidates": candidates, "recommended": recommended,
+                "candidates": candidates, "recommended": recommended, "recommended_reason": reason,
                 "tags": {step: found for step, found in tags.items() if found}}
 
 
 def empty_result() -> dict[str, Any]:
     """The analysis of a run without evaluations."""
-    return {"verdict": None, "minima": [], "onset_step": None, "candidates": [], "recommended": None, "tags": {}}
+    return {"verdict": None, "minima": [], "onset_step": None, "candidates": [], "recommended": None,
+            "recommended_reason": None, "tags": {}}
 
 
 def _nearest(sorted_steps: np.ndarray, step: int) -> int | None:

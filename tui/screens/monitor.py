@@ -24,6 +24,7 @@ from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSample
 from tui.screens.monitor_data import DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step
 from tui.widgets.checkpoint_table import CheckpointTable
 from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.health_line import HealthLine
 from tui.widgets.heatmap import Heatmap
 from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
@@ -76,6 +77,7 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
         yield ProgressLine(id="mon-progress")
+        yield HealthLine(id="mon-health")
         with Grid(id="mon-grid"):
             yield LineChart("loss", id="loss", classes="panel")
             yield Heatmap(id="picture", classes="panel")
@@ -128,6 +130,7 @@ class MonitorScreen(Screen[None]):
         self.refresh_view()
 
     def on_resize(self) -> None:
+        self._show_health()
         self.call_after_refresh(self.refresh_view)
 
     @on(RunUpdated)
@@ -151,16 +154,27 @@ class MonitorScreen(Screen[None]):
             picture = self.query_one("#picture", Heatmap)
             picture.show(view.picture, view.picture_normalise, "waiting for the first checkpoint")
             picture.border_title = view.picture_title
-        if previous is None or (view.checkpoints, view.checkpoint_tags, view.checkpoint_records) != (
-                previous.checkpoints, previous.checkpoint_tags, previous.checkpoint_records):
+        self._show_health()
+        live = view.state in ACTIVE_STATES
+        if previous is None or (view.checkpoints, view.checkpoint_tags, view.checkpoint_records,
+                                view.checkpoint_health, live) != (
+                previous.checkpoints, previous.checkpoint_tags, previous.checkpoint_records,
+                previous.checkpoint_health, previous.state in ACTIVE_STATES):
             self.query_one("#checkpoints", CheckpointTable).show(
-                view.checkpoints, view.checkpoint_records, view.checkpoint_tags, view.recommended)
+                view.checkpoints, view.checkpoint_records, view.checkpoint_tags, view.recommended,
+                view.checkpoint_health, pending=live)
         if previous is None or view.log_lines is not previous.log_lines:
             self.query_one("#log", LogTail).show(view.log_lines)
         events = list(view.events[-6:]) or ["no events"]
         if view.malformed:
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
         self._set_text("#events", "\n".join(events))
+
+    def _show_health(self) -> None:
+        """The newest health record, with one recognised sentence below it (two on a tall screen)."""
+        line = self.query_one("#mon-health", HealthLine)
+        line.health = self.view.health if self.view is not None else None
+        line.heard_count = 1 if self.size.height < 40 else 2
 
     def _set_text(self, selector: str, text: str) -> None:
         """Update a Static only when its text differs (an update costs a layout pass)."""
@@ -265,16 +279,17 @@ class MonitorScreen(Screen[None]):
         if checkpoint is None:
             self.notify("no checkpoint to resume from yet", severity="error")
             return
-        self._resume(checkpoint.path, checkpoint.step, checkpoint.step == table.recommended)
+        reason = (self.view.analysis.get("recommended_reason") if self.view is not None else None) or "lowest val loss"
+        self._resume(checkpoint.path, checkpoint.step, reason if checkpoint.step == table.recommended else None)
 
     @work(thread=True, exclusive=True, group="control")
-    def _resume(self, path: Any, step: int, recommended: bool) -> None:
+    def _resume(self, path: Any, step: int, recommended: str | None) -> None:
         try:
             self.app.launcher.start(self.run, path)
         except Exception as exc:
             self.post_message(ActionFailed(f"cannot resume: {exc}"))
             return
-        why = " (recommended: lowest val loss)" if recommended else ""
+        why = f" (recommended: {recommended})" if recommended else ""
         self.post_message(ActionDone(f"resuming {self.run.name} from step {step}{why}"))
 
     @on(ActionDone)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer.health_records import HealthSummary
 from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir
 from tui.follow import RunFollower
 from tui.run_analysis import LiveAnalysis, checkpoint_tags, detector_config
@@ -69,6 +70,10 @@ class MonitorView:
     verdict: str
     malformed: int = 0
     analysis: dict[str, Any] = field(default_factory=dict)
+    checkpoint_health: dict[int, HealthSummary] = field(default_factory=dict)
+    """Read-through health of the checkpoints still on disk (those checked so far)."""
+    health: HealthSummary | None = None
+    """The newest checked checkpoint's health (its file may be gone), None for none yet."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,6 +119,42 @@ def mark_minima(spec: ChartSpec, val: Series, analysis: dict[str, Any]) -> Chart
     if onset is not None:
         title += f" · │ overtraining from {onset}"
     return ChartSpec(lines, limits, title, [float(onset)] if onset is not None else [])
+
+
+HEALTH_MARKERS = {"reads to the end": "▲", "understood": "◆"}
+
+
+def health_lines(health: dict[int, HealthSummary]) -> list[ChartLine]:
+    """Per checked checkpoint, the share of sentences read to the end (▲) and understood (◆), 0..1."""
+    if not health:
+        return []
+    checked = [health[step] for step in sorted(health)]
+    steps = np.asarray([h.step for h in checked], dtype=np.float64)
+    reads = np.asarray([h.reads_fraction for h in checked], dtype=np.float64)
+    lines = [ChartLine("reads to the end", steps, reads, HEALTH_MARKERS["reads to the end"], connect=False)]
+    heard = [(h.step, h.understood_fraction) for h in checked if h.understood_fraction is not None]
+    if heard:
+        points = np.asarray(heard, dtype=np.float64)
+        lines.append(ChartLine("understood", points[:, 0], points[:, 1], HEALTH_MARKERS["understood"],
+                               connect=False))
+    return lines
+
+
+def with_health(spec: ChartSpec, health: dict[int, HealthSummary]) -> ChartSpec:
+    """The attention chart with the checkpoints' read-through health on the same 0..1 scale."""
+    lines = health_lines(health)
+    if not lines:
+        return spec
+    values = np.concatenate([line.values for line in lines])
+    low, high = (float(values.min()), float(values.max()))
+    if spec.y_limits is not None:
+        low, high = min(low, spec.y_limits[0]), max(high, spec.y_limits[1])
+    if high - low < 0.1:  # every checkpoint at 0/n (or n/n): still show the markers inside the plot
+        low, high = max(0.0, low - 0.05), min(1.0, high + 0.05)
+    legend = " ◆ understood" if len(lines) > 1 else ""
+    # the legend of the health markers first: at 80 columns the end of the title is cut
+    title = f"▲ reads to the end{legend} · {spec.title}"
+    return ChartSpec([*spec.lines, *lines], (low, high), title, spec.vlines)
 
 
 def verdict_text(analysis: dict[str, Any], events: Any) -> str:
@@ -163,7 +204,8 @@ class MonitorModel:
         self._charts: tuple[ChartSpec, ChartSpec] | None = None
         self._charts_at = -math.inf
         self._smoothers = (IncrementalEma(), IncrementalEma())
-        self._table: tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]]] = ([], {}, {})
+        self._table: tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]],
+                           dict[int, HealthSummary]] = ([], {}, {}, {})
         self._picture_key: tuple[str, str] | None = None
         self._picture: np.ndarray | None = None
         self._picture_error: str | None = None
@@ -201,27 +243,30 @@ class MonitorModel:
     def _charts_for(self, loss_width: int, attention_width: int, smoothing: float,
                     force: bool) -> tuple[ChartSpec, ChartSpec]:
         """The chart specs: rebuilt at once for new settings (size, smoothing) or a replaced history,
-        else on new records (train, val or checkpoint) at most every CHART_INTERVAL_S."""
+        else on new records (train, val or checkpoint) at most every CHART_INTERVAL_S; a new health record at once."""
         history = self.follower.history
         view = (loss_width, attention_width, smoothing, id(history), history.val_loss.version)
         evaluations = (id(history), history.val_loss.version, history.val_loss.count,
-                       len(history.checkpoint_records), self._checkpoint_signature)
+                       len(history.checkpoint_records), self._checkpoint_signature, history.health_version)
         built = (view, evaluations, history.train_loss.count)
         now = self._clock()
-        if self._charts is not None and not force and view == self._built[0] and (
+        # a health record (one per checkpoint, rare) changes the recommendation: never held back
+        health_seen = bool(self._built[1]) and self._built[1][-1] == history.health_version
+        if self._charts is not None and not force and view == self._built[0] and health_seen and (
                 built == self._built or now - self._charts_at < CHART_INTERVAL_S):
             return self._charts
         if evaluations != self._built[1] or self._charts is None:  # new evaluations or checkpoints
             existing = {c.step for c in self._checkpoints}
             self.analysis.update(history.train_loss, history.val_loss, history.val_attention,
-                                 history.checkpoint_records, existing)
+                                 history.checkpoint_records, existing, history.health)
         legend = f"train ⠤⠤ ema {smoothing:g} [ ], val ••"
         loss = chart_spec(f"loss · {legend}", history.train_loss, history.val_loss, smoothing, loss_width,
                           smoother=self._smoothers[0])
         attention = chart_spec(f"attention score (good > 0.3) · {legend}", history.train_attention,
                                history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0),
                                smoother=self._smoothers[1])
-        self._charts = (mark_minima(loss, history.val_loss, self.analysis.result), attention)
+        self._charts = (mark_minima(loss, history.val_loss, self.analysis.result),
+                        with_health(attention, history.health))
         self._built, self._charts_at = built, now
         return self._charts
 
@@ -254,14 +299,17 @@ class MonitorModel:
             return None, f"{name} · step {step}: {self._picture_error}"
         return self._picture, f"{name} · step {step} (m: {other})"
 
-    def _table_for(self) -> tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]]]:
-        """Checkpoint files, tags and records: the same objects while none changed, so the table skips them."""
-        records = self.follower.history.checkpoint_records
+    def _table_for(self) -> tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]],
+                                  dict[int, HealthSummary]]:
+        """Checkpoint files, tags, records and health: the same objects while none changed, so the table skips them."""
+        records, health = self.follower.history.checkpoint_records, self.follower.history.health
         shown = {c.step: records[c.step] for c in self._checkpoints if c.step in records}
         tags = {c.step: checkpoint_tags(self.analysis.result, c.step, records.get(c.step, {}))
                 for c in self._checkpoints}
-        if self._table[0] is not self._checkpoints or tags != self._table[1] or shown != self._table[2]:
-            self._table = (self._checkpoints, tags, shown)
+        checked = {c.step: health[c.step] for c in self._checkpoints if c.step in health}
+        if (self._table[0] is not self._checkpoints or tags != self._table[1] or shown != self._table[2]
+                or checked != self._table[3]):
+            self._table = (self._checkpoints, tags, shown, checked)
         return self._table
 
     def _build(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
@@ -278,7 +326,7 @@ class MonitorModel:
         events = [format_event(r) for r in list(history.events)[-20:]]
         if history.end is not None:
             events.append(f"end: {history.end.get('reason', '?')} at step {history.end.get('step', '?')}")
-        checkpoints, tags, records = self._table_for()
+        checkpoints, tags, records, checked = self._table_for()
         start = history.start or {}
         analysis = self.analysis.result
         return MonitorView(
@@ -292,4 +340,5 @@ class MonitorModel:
             events=events, log_lines=self.follower.log_lines,
             error=status.get("error") if state in ("failed", "stale") else None,
             verdict=verdict_text(analysis, history.events), malformed=self.follower.malformed,
-            analysis=analysis)
+            analysis=analysis, checkpoint_health=checked,
+            health=history.health[max(history.health)] if history.health else None)

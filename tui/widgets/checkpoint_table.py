@@ -1,4 +1,9 @@
-"""The run's checkpoints: step, val loss, tags (`recommended`, `minimum`, ...), time written, size."""
+"""The run's checkpoints: step, val loss, read-through health, tags (`recommended`, ...), time written, size.
+
+`reads` is how many held-out sentences the checkpoint read to the end, `heard` how many a
+speech recogniser understood (trainer/health_records.py); `…` while a live run has not yet
+checked the checkpoint, `-` when there is no figure.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,21 @@ from typing import Any
 
 from textual.widgets import DataTable
 
+from trainer.health_records import HealthSummary
 from trainer.rundir import CheckpointFile
 from tui.summary import format_bytes
 from tui.widgets.tables import fill_table
 
-COLUMNS = (("step", "step"), ("val loss", "val"), ("tags", "tags"), ("written", "written"), ("size", "size"))
+COLUMNS = (("step", "step"), ("val loss", "val"), ("reads", "reads"), ("heard", "heard"), ("tags", "tags"),
+           ("written", "written"), ("size", "size"))
+PENDING = "…"  # a live run's checkpoint whose health is not computed yet
+
+
+def health_cells(health: HealthSummary | None, pending: bool) -> tuple[str, str]:
+    """(reads to the end, understood) as `10/12`, `3/12`; `…` while pending, else `-`."""
+    if health is None:
+        return (PENDING, PENDING) if pending else ("-", "-")
+    return health.reads_text(), health.understood_text()
 
 
 class CheckpointTable(DataTable):
@@ -25,7 +40,7 @@ class CheckpointTable(DataTable):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.checkpoints: list[CheckpointFile] = []
         self.recommended: int | None = None
-        """The step the overtraining analysis recommends (lowest val loss among saved checkpoints)."""
+        """The step the analysis recommends (`trainer.overtrain.recommend`: speaks best, then lowest val loss)."""
         self._shown: list[tuple[Any, ...]] = []
         self._placed: int | None = None  # where we last put the cursor ourselves
 
@@ -33,15 +48,21 @@ class CheckpointTable(DataTable):
         fill_table(self, COLUMNS, [], [])
 
     def show(self, checkpoints: list[CheckpointFile], records: dict[int, dict[str, Any]],
-             tags: dict[int, list[str]] | None = None, recommended: int | None = None) -> None:
-        """Redraw if the files, their records or tags changed; follow the recommendation unless the user moved."""
+             tags: dict[int, list[str]] | None = None, recommended: int | None = None,
+             health: dict[int, HealthSummary] | None = None, pending: bool = False) -> None:
+        """Redraw if the files, their records, health or tags changed; follow the recommendation unless
+        the user moved. `pending`: the run is live, so a checkpoint without health shows `…`."""
         rows = []
         for checkpoint in reversed(checkpoints):
             record = records.get(checkpoint.step, {})
             val = record.get("val_loss")
             shown_tags = tags.get(checkpoint.step, []) if tags is not None else record.get("tags") or []
-            rows.append((checkpoint.step, f"{val:.4f}" if isinstance(val, (int, float)) else "-",
-                         ",".join(shown_tags) or "-",
+            if not isinstance(shown_tags, list):
+                shown_tags = []
+            rows.append((checkpoint.step,
+                         f"{val:.4f}" if isinstance(val, (int, float)) and not isinstance(val, bool) else "-",
+                         *health_cells((health or {}).get(checkpoint.step), pending),
+                         ",".join(str(t) for t in shown_tags) or "-",
                          time.strftime("%m-%d %H:%M", time.localtime(checkpoint.mtime)),
                          format_bytes(checkpoint.size)))
         self.checkpoints = list(reversed(checkpoints))
