@@ -100,9 +100,11 @@ class VoxtopApp(App[None]):
         self.push_screen(DatasetsScreen())
 
     def open_params(self, dataset: Path | None = None, resume_run: Any = None) -> None:
-        from tui.screens.params import ParamsScreen
+        """The Parameters form: for a new run of `dataset` (from its saved config, if any), or to resume."""
+        from tui.screens.params import ParamsScreen, find_base_config
 
-        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run))
+        base = find_base_config(self.configs_root, dataset) if dataset is not None and resume_run is None else None
+        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run, base_config=base))
 
     def action_gpu(self) -> None:
         self.open_gpu(None)

@@ -103,3 +103,12 @@ class ActionDone(Message):
     """A worker's action succeeded; `text` says what happened."""
 
     text: str
+
+
+@dataclass
+class ConfigSaved(Message):
+    """The Parameters form wrote its config to `path` (whose mtime was then `mtime_ns`)."""
+
+    path: Path
+    mtime_ns: int
+    config: Any

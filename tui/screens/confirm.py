@@ -29,3 +29,47 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """Dismisses with the value of the answer whose key was pressed; escape answers None."""
+
+    BINDINGS = [Binding("escape", "choose(None)", "Cancel")]
+
+    def __init__(self, question: str, answers: list[tuple[str, str, str]]):
+        """`answers`: (key, label, value) for each possible answer, e.g. ("o", "overwrite", "overwrite")."""
+        super().__init__()
+        self.question = question
+        self.answers = answers
+        for key, label, value in answers:
+            self._bindings.bind(key, f"choose({value!r})", label)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question, id="question", markup=False)
+            labels = [f"[{key}] {label}" for key, label, _ in self.answers] + ["[esc] cancel"]
+            yield Static("\n".join(labels), id="answers", markup=False)
+
+    def action_choose(self, value: str | None) -> None:
+        self.dismiss(value)
+
+
+class TextScreen(ModalScreen[None]):
+    """A text shown whole (wrapped, scrollable), e.g. a long command line to copy; escape closes it."""
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close", show=False)]
+
+    def __init__(self, title: str, text: str):
+        super().__init__()
+        self.title_text = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll(id="text-dialog"):
+            yield Static(self.title_text, classes="title", markup=False)
+            yield Static(self.text, id="text-dialog-body", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -56,7 +56,7 @@ def parse_text(info: FieldInfo, text: str) -> Any:
 
 
 def toml_value(value: Any) -> str:
-    """A value as written after `--set key=`."""
+    """A value as written after `--set key=`, read back by `trainer.config.parse_override` as the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -64,8 +64,10 @@ def toml_value(value: Any) -> str:
             return value  # `--set` reads text that is not TOML as text: no quotes needed
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
-        return "[" + ",".join(str(v) for v in value) + "]"
-    return format_value_plain(value)
+        return "[" + ",".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return repr(value)  # every digit: `:g` would round 0.0012345678 to 0.00123457
+    return str(value)
 
 
 def _parses_as_toml(text: str) -> bool:
@@ -76,14 +78,10 @@ def _parses_as_toml(text: str) -> bool:
     return True
 
 
-def format_value_plain(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def command_line(config_path: str, name: str, changed: dict[str, Any]) -> str:
-    """The `voxtop train` command equivalent to the form."""
-    parts = ["voxtop", "train", config_path, "--name", name]
-    for key, value in changed.items():
+def command_line(words: list[str], overrides: dict[str, Any]) -> str:
+    """`words` (e.g. voxtop train CONFIG --name N) plus one `--set key=value` per override, shell-quoted."""
+    parts = list(words)
+    for key, value in overrides.items():
         parts += ["--set", f"{key}={toml_value(value)}"]
     return " ".join(shlex.quote(p) for p in parts)
 

@@ -31,7 +31,9 @@ Datasets
 Parameters
   tab        next field; space toggles a switch, enter opens a list
   ctrl+l     launch (or resume) and open the Monitor
-  ctrl+s     save the config TOML and show the `voxtop train` command
+  ctrl+s     save the config TOML (asks before replacing a file it did not write)
+  ctrl+o     the whole command line that does what ctrl+l does
+  escape     back (asks first when there are unsaved edits)
 
 Monitor
   [ / ]      less / more smoothing of the loss chart

@@ -1,11 +1,13 @@
 """Parameters: a form generated from the config schema, inline validation, estimates, launch.
 
-Opened for a new run (from Datasets) or for resuming one (the run's config, read-only,
-plus a choice of its checkpoints, newest first).
+Opened for a new run (from Datasets; starting from a saved config of that dataset when
+`configs/` has one) or for resuming one (the run's config, read-only, plus a choice of its
+checkpoints, newest first). The command line under the form is exactly what ctrl+l does.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +21,65 @@ from textual.widgets import Checkbox, Collapsible, Footer, Input, Label, Select,
 
 from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, check_run_prefix
-from tui.messages import ActionDone, ActionFailed, DatasetScanned, GpuChecked, ReferenceReady, RunLaunched
+from tui.messages import (ActionDone, ActionFailed, ConfigSaved, DatasetScanned, GpuChecked, ReferenceReady,
+                          RunLaunched)
 from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
 
 
-def _display_path(path: Path) -> str:
+def _display_path(path: Path | str) -> str:
     """`path` relative to the working folder when it is below it (shorter, and what users type)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def find_base_config(configs_root: Path, dataset: Path) -> Path | None:
+    """The saved config in `configs_root` that trains `dataset` (`<dataset name>.toml` first), or None.
+
+    The form starts from it, so the settings someone wrote for a dataset (the shipped
+    `configs/demo.toml`, or their own saved config) are what a new run of it gets.
+    """
+    try:
+        candidates = sorted(Path(configs_root).glob("*.toml"), key=lambda p: (p.stem != dataset.name, p.name))
+        wanted = dataset.resolve()
+    except OSError:
+        return None
+    for path in candidates:
+        try:
+            config = config_mod.load(path)
+        except config_mod.ConfigError:
+            continue
+        if config.data.dataset and Path(config.data.dataset) == wanted:
+            return path
+    return None
+
+
+def next_free_path(path: Path) -> Path:
+    """`path` with the first free `-N` suffix (demo.toml -> demo-1.toml), never an existing file."""
+    number = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+        number += 1
+
+
+def config_text_for(config: config_mod.Config, path: Path) -> str:
+    """The TOML of `config` as saved at `path`: paths inside the folder above the file's (the project:
+    configs/ beside datasets/) relative to the file, as a hand-written config names them."""
+    import copy
+
+    portable = copy.deepcopy(config)
+    folder = path.resolve().parent
+    project = folder.parent
+    for info in config_mod.schema():
+        section = getattr(portable, info.section)
+        value = getattr(section, info.name)
+        if info.path and value and project != Path(project.anchor) and project in Path(value).resolve().parents:
+            setattr(section, info.name, os.path.relpath(Path(value).resolve(), folder))
+    return config_mod.dumps(portable)
 
 
 class ParamsScreen(Screen[None]):
@@ -38,12 +88,18 @@ class ParamsScreen(Screen[None]):
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+s", "save", "Save TOML"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("ctrl+o", "show_command", "Command"),
+        Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, dataset: Path | None = None, resume_run: RunDir | None = None):
+    def __init__(self, dataset: Path | None = None, resume_run: RunDir | None = None,
+                 base_config: Path | None = None):
         super().__init__()
         self.resume_run = resume_run
+        self.base_config = base_config if resume_run is None else None
+        """The config file the form started from (or last saved to); the command line builds on it."""
+        self._base_values: dict[str, Any] | None = None  # its resolved values, by key
+        self._saved: tuple[Path, int, str] | None = None  # (file this form wrote, its mtime_ns, run name then)
         self.load_error: str | None = None
         self.name_error: str | None = None
         self.infos = config_mod.schema()
@@ -60,6 +116,8 @@ class ParamsScreen(Screen[None]):
         self._advanced_mounted = False
         self.gpu_note: str | None = None
         """Why the preset was switched to `tiny` (no GPU found), shown above the estimates."""
+        self._clean: dict[str, Any] = {}
+        """The form's values when it was opened or last saved: escape asks before losing edits."""
 
     def _initial_values(self, dataset: Path | None) -> dict[str, Any]:
         values = {info.key: info.default for info in self.infos}
@@ -72,16 +130,32 @@ class ParamsScreen(Screen[None]):
                 for section, fields in loaded.to_dict().items():
                     for name, value in fields.items():
                         values[f"{section}.{name}"] = value
-        elif dataset is not None:
+        elif self.base_config is not None:
+            try:
+                loaded = config_mod.load(self.base_config)
+            except config_mod.ConfigError as exc:
+                self.load_error = str(exc)
+                self.base_config = None
+            else:
+                for key, value in self._values_of(loaded).items():
+                    info = self.by_key[key]
+                    values[key] = _display_path(value) if info.path and value else value
+        if self.resume_run is None and dataset is not None:
             values["data.dataset"] = _display_path(dataset)
+        return values
+
+    def _values_of(self, config: config_mod.Config) -> dict[str, Any]:
+        """Every value of `config` by `section.name` key; also remembered as the command line's base."""
+        values = {f"{section}.{name}": value
+                  for section, fields in config.to_dict().items() for name, value in fields.items()}
+        self._base_values = values
         return values
 
     # --- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         resuming = self.resume_run is not None
-        title = f"resume {self.resume_run.name}" if resuming else "new run"
-        yield Static(f"voxtop · parameters · {title}", id="title", classes="title")
+        yield Static(self._title(), id="title", classes="title", markup=False)
         with Horizontal(id="params-body"):
             with VerticalScroll(id="form"):
                 if resuming:
@@ -107,6 +181,12 @@ class ParamsScreen(Screen[None]):
         yield Static("", id="help-line", markup=False)
         yield Footer()
 
+    def _title(self) -> str:
+        if self.resume_run is not None:
+            return f"voxtop · parameters · resume {self.resume_run.name}"
+        origin = f" · from {_display_path(self.base_config)}" if self.base_config else ""
+        return f"voxtop · parameters · new run{origin}"
+
     def _checkpoint_options(self) -> list[tuple[str, str]]:
         assert self.resume_run is not None
         return [(f"step {c.step} ({c.path.name})", str(c.path))
@@ -128,6 +208,24 @@ class ParamsScreen(Screen[None]):
             self.query_one("#" + widget_id("data.dataset")).focus()
             self._check_gpu()
         self.validate()
+        self._clean = self._form_state()
+
+    def _form_state(self) -> dict[str, Any]:
+        """What escape would lose: every value and the run name."""
+        state = self.raw_values()
+        if self.resume_run is None:
+            state["run name"] = self.query_one("#run-name", Input).value
+        return state
+
+    def action_back(self) -> None:
+        """Back to the previous screen; asks first when the form has unsaved edits."""
+        if self.resume_run is not None or self._form_state() == self._clean:
+            self.app.pop_screen()
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        question = "Leave the form?\nYour edits are neither saved (ctrl+s) nor launched (ctrl+l)."
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self.app.pop_screen() if yes else None)
 
     @work(thread=True, exclusive=True, group="params-gpu")
     def _check_gpu(self) -> None:
@@ -145,6 +243,7 @@ class ParamsScreen(Screen[None]):
         if editor.value != self.by_key[key].default:
             return
         editor.value = "tiny"
+        self._clean[key] = "tiny"  # the form's own choice: leaving it loses no edit
         self.gpu_note = (f"No GPU found ({message.reason or 'NVML lists none'}): preset set to tiny; "
                          "full needs a GPU (about a minute a step on a CPU).")
         self.validate()
@@ -223,10 +322,7 @@ class ParamsScreen(Screen[None]):
         self.name_error = name_error
 
     def _after_validation(self, values: dict[str, Any]) -> None:
-        changed = {k: v for k, v in values.items() if v != self.by_key[k].default}
-        name = self.run_name()
-        self.command = command_line(_display_path(self.config_file()), name, changed)
-        self.query_one("#command", Static).update(self.command)
+        self._update_command(values)
         dataset = str(values.get("data.dataset", ""))
         if self.config is not None and dataset != self._scanned:
             self._scanned = dataset
@@ -244,15 +340,74 @@ class ParamsScreen(Screen[None]):
             return self.resume_run.name
         return self.query_one("#run-name", Input).value.strip() or "run"
 
-    def config_file(self) -> Path:
+    def save_target(self) -> Path:
+        """Where ctrl+s writes: the file this form saved before (same run name), else configs/<run name>.toml."""
+        if self._saved is not None and self._saved[2] == self.run_name():
+            return self._saved[0]
         return self.app.configs_root / f"{self.run_name()}.toml"
+
+    # --- the equivalent command line ---------------------------------------------------
+
+    def _runs_words(self) -> list[str]:
+        """`--runs R` unless the app uses the CLI's default runs folder."""
+        if Path(self.app.runs_root).resolve() == (Path.cwd() / "runs").resolve():
+            return []
+        return ["--runs", _display_path(self.app.runs_root)]
+
+    def _overrides(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`--set` values that turn the base config into the form: every key whose resolved value
+        differs (paths as typed: `--set` resolves them against the shell's folder, as the form does)."""
+        base = self._base_values or {info.key: info.default for info in self.infos}
+        if self.config is not None:
+            resolved = {f"{section}.{name}": value
+                        for section, fields in self.config.to_dict().items() for name, value in fields.items()}
+        else:
+            resolved = values
+        return {key: values[key] if self.by_key[key].path else resolved[key]
+                for key in values if resolved.get(key) != base.get(key)}
+
+    def equivalent_command(self, values: dict[str, Any] | None = None) -> str:
+        """The `voxtop` command that does what ctrl+l does now."""
+        if self.resume_run is not None:
+            words = ["voxtop", *self._runs_words(), "resume", self.resume_run.name]
+            checkpoint = self._chosen_checkpoint()
+            if checkpoint is not None:
+                words += ["--checkpoint", _display_path(checkpoint)]
+            return command_line(words, {})
+        values = values if values is not None else self.raw_values()
+        base = self.base_config or self.save_target()
+        words = ["voxtop", *self._runs_words(), "train", _display_path(base), "--name", self.run_name()]
+        return command_line(words, self._overrides(values) if self.base_config else {})
+
+    def _chosen_checkpoint(self) -> Path | None:
+        selector = self.query("#checkpoint").first()
+        return Path(str(selector.value)) if isinstance(selector, Select) else None
+
+    def _update_command(self, values: dict[str, Any] | None = None) -> None:
+        self.command = self.equivalent_command(values)
+        text = self.command
+        if self.resume_run is None and self.base_config is None:
+            text = f"ctrl+s saves {_display_path(self.save_target())}, then: {text}"
+        width = max(20, (self.size.width or 80) - 2)
+        if len(text) > 3 * width:  # the rest in ctrl+o: the form keeps its rows
+            text = text[:3 * width - 32] + " ... (ctrl+o: whole command)"
+        self.query_one("#command", Static).update(text)
+
+    def action_show_command(self) -> None:
+        from tui.screens.confirm import TextScreen
+
+        note = ("" if self.resume_run is not None or self.base_config is not None
+                else f"\n\n(ctrl+s first: it writes {_display_path(self.save_target())})")
+        self.app.push_screen(TextScreen("The command that does what ctrl+l does", self.command + note))
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
     @on(Select.Changed)
     def _edited(self, event: Any) -> None:
         """Validate once per burst of edits (mounting 60 fields posts 60 Changed events)."""
-        if getattr(event.control, "id", None) != "checkpoint" and not self._validation_pending:
+        if getattr(event.control, "id", None) == "checkpoint":
+            self._update_command()
+        elif not self._validation_pending:
             self._validation_pending = True
             self.call_after_refresh(self._validate_later)
 
@@ -336,19 +491,76 @@ class ParamsScreen(Screen[None]):
         return config
 
     def action_save(self) -> None:
+        """Write the config; a file this form did not write is never replaced without asking."""
         config = self._ready()
-        if config is not None:
-            self._save(config, self.config_file())
+        if config is None:
+            return
+        target = self.save_target()
+        if self._wrote(target) or not target.exists():
+            self._save(config, target, self._wrote(target))
+            return
+        from tui.screens.confirm import ChoiceScreen
+
+        started_here = " (the config this form started from)" if target == self.base_config else ""
+        question = (f"{_display_path(target)} exists{started_here}.\nOverwriting it replaces the whole "
+                    "file: its comments and layout are lost.")
+        alternative = next_free_path(target)
+        answers = [("n", f"save as {_display_path(alternative)}", "new"), ("o", "overwrite it", "overwrite")]
+
+        def answered(answer: str | None) -> None:
+            if answer == "overwrite":
+                self._save(config, target, True)
+            elif answer == "new":
+                self._save(config, next_free_path(target), False)
+
+        self.app.push_screen(ChoiceScreen(question, answers), answered)
+
+    def _wrote(self, path: Path) -> bool:
+        """Whether `path` is the file this form saved, unchanged since."""
+        if self._saved is None or self._saved[0] != path:
+            return False
+        try:
+            return path.stat().st_mtime_ns == self._saved[1]
+        except OSError:
+            return False
 
     @work(thread=True, exclusive=True, group="params-save")
-    def _save(self, config: config_mod.Config, path: Path) -> None:
+    def _save(self, config: config_mod.Config, path: Path, overwrite: bool) -> None:
+        """Write `path`; without `overwrite` only as a new file (a file appearing meanwhile is kept)."""
+        from trainer.rundir import atomic_write_text
+
+        text = config_text_for(config, path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            config_mod.save(config, path)
+            if overwrite:
+                atomic_write_text(path, text)
+            else:
+                temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                temp.write_text(text, encoding="utf-8")
+                try:
+                    os.link(temp, path)  # fails if the name exists: never replaces a file
+                finally:
+                    temp.unlink()
+            mtime_ns = path.stat().st_mtime_ns
+        except FileExistsError:
+            self.post_message(ActionFailed(f"{_display_path(path)} appeared meanwhile; nothing written, "
+                                           "press ctrl+s again"))
+            return
         except OSError as exc:
             self.post_message(ActionFailed(f"cannot save {path}: {exc.strerror or exc}"))
             return
-        self.post_message(ActionDone(f"saved {_display_path(path)}; run it with: {self.command}"))
+        self.post_message(ConfigSaved(path, mtime_ns, config))
+
+    @on(ConfigSaved)
+    def _config_saved(self, message: ConfigSaved) -> None:
+        """The form now stands for the saved file: the command line names it, with no `--set`."""
+        self._saved = (message.path, message.mtime_ns, self.run_name())
+        self.base_config = message.path
+        self._values_of(message.config)
+        self._clean = self.raw_values()
+        self.query_one("#title", Static).update(self._title())
+        self._update_command()
+        self.notify(f"saved {_display_path(message.path)}; run it with: {self.command}", timeout=10)
 
     def action_launch(self) -> None:
         if self.resume_run is not None:
