@@ -25,9 +25,11 @@ class Launcher:
         return prepare_run(runs_root, config, name)
 
     def start(self, run: Any, checkpoint: Path | None = None) -> None:
+        """Start the trainer detached; a thread reaps it when it ends, so a killed trainer leaves no zombie."""
         from trainer.launch import start_detached
 
-        start_detached(run, checkpoint)
+        process = start_detached(run, checkpoint)
+        threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
     def stop(self, run: Any, kill: bool = False) -> bool:
         from trainer.launch import stop

@@ -238,17 +238,35 @@ def _age_s(path: Path) -> float:
 
 
 def _still_starting(status: dict[str, Any]) -> bool:
-    """Whether a `starting` run without a lock holder may yet start: its process lives, or it is young."""
+    """Whether a `starting` run without a lock holder may yet start: it is young and its process lives.
+
+    The trainer takes the lock within a second of starting, so a process that has not taken it
+    after STARTING_GRACE_S is not the trainer (its pid was reused), and a killed one is gone at
+    once, even while it lingers as a zombie of the TUI that launched it.
+    """
+    young = time.time() - float(status.get("updated_at") or 0) < STARTING_GRACE_S
     pid = status.get("pid")
-    if pid and status.get("host") == socket.gethostname():
+    if young and pid and status.get("host") == socket.gethostname():
         try:
-            os.kill(int(pid), 0)
-            return True
-        except ProcessLookupError:
+            return process_alive(int(pid))
+        except (TypeError, ValueError):
             return False
-        except PermissionError:
-            return True
-    return time.time() - float(status.get("updated_at") or 0) < STARTING_GRACE_S
+    return young
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (dead, waiting for its parent to reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): the signal test is all there is
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def watch(run: RunDir, *, from_start: bool = False, tail_lines: int = 10, interval_s: float = 1.0,
