@@ -116,6 +116,8 @@ async def test_resume_uses_the_selected_checkpoint(tmp_path: Path) -> None:
         table.focus()
         await pilot.press("down")  # newest first: down selects step 200
         await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
         await wait_for(pilot, lambda: launcher.started == [(fake.path, fake.run.checkpoint_path(200))])
 
 
@@ -154,6 +156,8 @@ async def test_overtraining_run_shows_verdict_minimum_marker_and_tags(tmp_path: 
         assert table.get_cell("1000", "tags") == "recommended,minimum"
         assert table.selected_step() == 1000  # the recommendation is selected for resume
         await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
         await wait_for(pilot, lambda: launcher.started == [(fake.path, fake.run.checkpoint_path(1000))])
 
 

@@ -80,6 +80,8 @@ async def test_resume_starts_from_the_newest_checkpoint_and_opens_monitor(tmp_pa
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("#runs", DataTable).row_count == 1)
         await pilot.press("r")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "MonitorScreen")
         assert launcher.started == [(fake.path, fake.run.checkpoint_path(400))]
 

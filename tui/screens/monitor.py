@@ -280,7 +280,14 @@ class MonitorScreen(Screen[None]):
             self.notify("no checkpoint to resume from yet", severity="error")
             return
         reason = (self.view.analysis.get("recommended_reason") if self.view is not None else None) or "lowest val loss"
-        self._resume(checkpoint.path, checkpoint.step, reason if checkpoint.step == table.recommended else None)
+        recommended = reason if checkpoint.step == table.recommended else None
+        from tui.screens.confirm import ConfirmScreen
+
+        why = f" (recommended: {recommended})" if recommended else ""
+        question = (f"Resume {self.run.name} from step {checkpoint.step}{why}?\n"
+                    "A trainer starts again from that checkpoint and keeps training.")
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._resume(
+            checkpoint.path, checkpoint.step, recommended) if yes else None)
 
     @work(thread=True, exclusive=True, group="control")
     def _resume(self, path: Any, step: int, recommended: str | None) -> None:

@@ -175,7 +175,16 @@ class RunsScreen(Screen[None]):
         if summary.state in ACTIVE_STATES:
             self.notify(f"{summary.name} is {summary.state}; nothing to resume", severity="warning")
             return
-        self._resume(RunDir(summary.path))
+        run = RunDir(summary.path)
+        checkpoints = run.checkpoints()
+        if not checkpoints:
+            self.notify(f"{run.name} has no checkpoint to resume from", severity="error")
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        question = (f"Resume {run.name} from its newest checkpoint (step {checkpoints[-1].step})?\n"
+                    "A trainer starts again from it and keeps training (p: choose another).")
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._resume(run) if yes else None)
 
     def action_resume_pick(self) -> None:
         summary = self.selected()
