@@ -112,3 +112,30 @@ def test_gpu_screen(snap_compare, workspace: Path, size: tuple[int, int]) -> Non
     gpu_app = create_app(Path("datasets"), Path("runs"), gpu_sampler=recorded_sampler, refresh_s=0.2,
                          gpu_refresh_s=3600)
     assert snap_compare(gpu_app, terminal_size=size, run_before=gpu_view)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitor_screen_with_health(snap_compare, workspace: Path, size: tuple[int, int]) -> None:
+    """Checkpoints read through: the health line, ▲/◆ on the attention chart, reads/heard in the table."""
+    import json
+
+    from health_helpers import health_record
+
+    metrics = workspace / "runs" / "demo_20231114_221320" / "metrics.jsonl"
+    with open(metrics, "a", encoding="utf-8") as handle:
+        for step, read_through, understood in ((200, 11, 3), (400, 2, 1)):
+            record = {"t": 1_700_000_300.0, "kind": "health", "step": step,
+                      **health_record(step, read_through, understood, heard={1: "glue the [b]sheet"})}
+            handle.write(json.dumps(record) + "\n")
+
+    async def monitor(pilot) -> None:
+        await runs_loaded(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "MonitorScreen"
+                       and pilot.app.screen.view is not None
+                       and "GPU0" in str(pilot.app.screen.query_one("#gpu").render())
+                       and pilot.app.screen.query_one("#mon-health").display)
+        await wait_for(pilot, lambda: pilot.app.screen.view.loss.lines[0].steps.size > 0
+                       and pilot.app.screen.query_one("#loss").size.width > 0)
+
+    assert snap_compare(app(), terminal_size=size, run_before=monitor)

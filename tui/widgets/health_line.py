@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -39,6 +40,10 @@ class HealthLine(Widget):
         if self.health is None:
             return []
         return [health_line(self.health), *heard_lines(self.health, self.heard_count)]
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """One row per line: lines are cut to the width, never wrapped."""
+        return len(self.lines())
 
     def render(self) -> Text:
         return Text("\n".join(self.lines()), no_wrap=True, overflow="ellipsis")
