@@ -101,12 +101,14 @@ class VoxtopApp(App[None]):
 
         self.push_screen(DatasetsScreen())
 
-    def open_params(self, dataset: Path | None = None, resume_run: Any = None) -> None:
-        """The Parameters form: for a new run of `dataset` (from its saved config, if any), or to resume."""
+    def open_params(self, dataset: Path | None = None, resume_run: Any = None,
+                    fixes: dict[str, Any] | None = None) -> None:
+        """The Parameters form: for a new run of `dataset` (from its saved config, if any, with `fixes`
+        set: the settings that make it valid), or to resume."""
         from tui.screens.params import ParamsScreen, find_base_config
 
         base = find_base_config(self.configs_root, dataset) if dataset is not None and resume_run is None else None
-        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run, base_config=base))
+        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run, base_config=base, fixes=fixes))
 
     def action_gpu(self) -> None:
         self.open_gpu(None)

@@ -16,6 +16,42 @@ from textual.widgets.option_list import Option
 from tui.messages import ActionFailed, DatasetScanned, DatasetsListed, ScanProgress
 
 MAX_PROBLEMS_SHOWN = 200
+#: Problems of one kind listed before the rest of that kind is summed up (10 files at 44.1 kHz
+#: are one problem to the user, not ten).
+SHOWN_PER_KIND = 2
+
+#: Problems a setting fixes, so the form can be opened with it: code -> (key, value, what it does).
+FIXES: dict[str, tuple[str, Any, str]] = {
+    "sample_rate": ("data.resample", True, "clips at another rate are resampled as features are made"),
+    "channels": ("data.resample", True, "clips with several channels are mixed down to mono"),
+}
+
+
+def fixes_for(report: Any) -> dict[str, Any] | None:
+    """The settings that fix every error of `report`, or None when some error needs the user's hand."""
+    errors = report.errors
+    if not errors or any(problem.code not in FIXES for problem in errors):
+        return None
+    return {FIXES[problem.code][0]: FIXES[problem.code][1] for problem in errors}
+
+
+def _grouped_problems(errors: list[Any]) -> list[str]:
+    """Problem lines grouped by kind: the first few of each kind, then how many more and where."""
+    kinds: dict[str, list[Any]] = {}
+    for problem in errors:
+        kinds.setdefault(problem.code or problem.message, []).append(problem)
+    lines: list[str] = []
+    for problems in kinds.values():
+        for problem in problems[:SHOWN_PER_KIND]:
+            where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+            lines.append(f"  {where}: {problem.message}")
+        rest = problems[SHOWN_PER_KIND:]
+        if rest:
+            files = ", ".join(p.file for p in rest[:3]) + (", ..." if len(rest) > 3 else "")
+            lines.append(f"  ... and {len(rest)} more of this kind ({files})")
+        if len(lines) >= MAX_PROBLEMS_SHOWN:
+            break
+    return lines
 
 
 def describe_report(path: Path, report: Any) -> str:
@@ -40,12 +76,14 @@ def describe_report(path: Path, report: Any) -> str:
         return "\n".join(lines)
     errors = report.errors
     lines.append(f"INVALID: {len(errors)} problem(s); {info.get('clips', 0)} usable clip(s)")
-    for problem in errors[:MAX_PROBLEMS_SHOWN]:
-        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
-        lines.append(f"  {where}: {problem.message}")
-    if len(errors) > MAX_PROBLEMS_SHOWN:
-        lines.append(f"  ... and {len(errors) - MAX_PROBLEMS_SHOWN} more "
-                     f"(voxtop dataset check {path})")
+    lines += _grouped_problems(errors)
+    lines.append(f"  (voxtop dataset check {path} lists every one)")
+    fixes = fixes_for(report)
+    if fixes:
+        settings = ", ".join(f"{key} = {str(value).lower()}" for key, value in fixes.items())
+        how = "; ".join(dict.fromkeys(FIXES[p.code][2] for p in errors))
+        lines += ["", f"voxtop can fix this: {settings} ({how}).",
+                  f"enter: set parameters for this dataset with {settings}"]
     return "\n".join(lines)
 
 
@@ -152,10 +190,14 @@ class DatasetsScreen(Screen[None]):
         if report is None:
             self.notify("still scanning this dataset; try again in a moment")
             return
-        if not report.valid:
+        if report.valid:
+            self.app.open_params(dataset=path)
+            return
+        fixes = fixes_for(report)
+        if fixes is None:
             self.notify(f"{path.name} is not valid: fix the problems listed first", severity="error")
             return
-        self.app.open_params(dataset=path)
+        self.app.open_params(dataset=path, fixes=fixes)
 
     def _detail(self, text: str) -> None:
         self.query_one("#dataset-detail", Static).update(text)

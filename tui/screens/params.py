@@ -93,8 +93,10 @@ class ParamsScreen(Screen[None]):
     ]
 
     def __init__(self, dataset: Path | None = None, resume_run: RunDir | None = None,
-                 base_config: Path | None = None):
+                 base_config: Path | None = None, fixes: dict[str, Any] | None = None):
         super().__init__()
+        self.fixes = dict(fixes or {}) if resume_run is None else {}
+        """Settings the dataset needs to be valid (e.g. data.resample = true), set and said in the side panel."""
         self.resume_run = resume_run
         self.base_config = base_config if resume_run is None else None
         """The config file the form started from (or last saved to); the command line builds on it."""
@@ -142,6 +144,7 @@ class ParamsScreen(Screen[None]):
                     values[key] = _display_path(value) if info.path and value else value
         if self.resume_run is None and dataset is not None:
             values["data.dataset"] = _display_path(dataset)
+        values.update(self.fixes)
         return values
 
     def _values_of(self, config: config_mod.Config) -> dict[str, Any]:
@@ -466,7 +469,9 @@ class ParamsScreen(Screen[None]):
 
     def _update_estimates(self) -> None:
         widget = self.query_one("#estimates", Static)
-        note = f"{self.gpu_note}\n\n" if self.gpu_note else ""
+        notes = [f"{key} set to {str(value).lower()}: the dataset needs it" for key, value in self.fixes.items()]
+        notes += [self.gpu_note] if self.gpu_note else []
+        note = "".join(f"{line}\n\n" for line in notes)
         config = self.config
         if config is None:
             widget.update(note + "Estimates\n  fix the problems first")
