@@ -71,6 +71,8 @@ async def test_monitor_shows_the_newest_health_and_recommends_the_checkpoint_tha
         await wait_for(pilot, lambda: screen.view.state == "stopped")
         await pilot.press("r")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ConfirmScreen")  # resume asks first
+        assert "from step 200 (recommended: reads to the end 11/12, understood 3/12)" in str(
+            pilot.app.screen.query_one("#question").render())
         await pilot.press("y")
         await wait_for(pilot, lambda: launcher.started == [(fake.path, fake.run.checkpoint_path(200))])
     fake.release()
