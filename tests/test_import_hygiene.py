@@ -9,6 +9,7 @@ import sys
 import pytest
 
 MODULES = ["tui.app", "tui.cli", "trainer.config", "trainer.rundir", "trainer.dataset", "trainer.overtrain",
+           "trainer.health_records",
            "tui.screens.monitor", "tui.screens.params", "tui.screens.datasets", "tui.follow", "tui.gpu"]
 
 
@@ -25,7 +26,7 @@ def test_module_does_not_import_torch(module: str) -> None:
 
 
 def test_core_modules_do_not_import_textual() -> None:
-    code = ("import sys, trainer.config, trainer.rundir, trainer.dataset; "
+    code = ("import sys, trainer.config, trainer.rundir, trainer.dataset, trainer.overtrain, trainer.health_records; "
             "print(any(m.split('.')[0] == 'textual' for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
