@@ -102,9 +102,14 @@ def cmd_script(args: argparse.Namespace) -> int:
     try:
         config = load_checked_config(args.config, args.set, dataset_here=False)
         prefix = check_run_prefix(run_prefix(config, args.name))
+        nproc = config.device.nproc
+        if args.gpus_per_node is not None:
+            gpus = args.gpus_per_node
+        else:  # what the config asks for: one GPU per process, none on a CPU-only config
+            gpus = 0 if config.device.accelerator == "cpu" else nproc
         spec = ScriptSpec(format=args.format, config=args.config, runs=args.runs, root=Path.cwd(),
                           prefix=prefix, name=args.name, overrides=args.set, nodes=args.nodes,
-                          gpus_per_node=args.gpus_per_node, cpus_per_task=args.cpus_per_task,
+                          gpus_per_node=gpus, config_nproc=nproc, cpus_per_task=args.cpus_per_task,
                           time=args.time, partition=args.partition, venv=venv, paths=args.paths,
                           out=args.out)
         text = render(spec)
@@ -233,8 +238,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     script.add_argument("--format", choices=("bash", "slurm"), required=True)
     script.add_argument("--out", type=Path, help="write the script here (executable) instead of stdout")
     script.add_argument("--nodes", type=_int_at_least(1), default=1, help="machines (slurm; default 1)")
-    script.add_argument("--gpus-per-node", type=_int_at_least(0), default=1, metavar="G",
-                        help="GPUs, and training processes, per machine (default 1; 0 = CPU)")
+    script.add_argument("--gpus-per-node", type=_int_at_least(0), metavar="G",
+                        help="GPUs, and training processes, per machine (default: the config's "
+                             "device.nproc; 0 = CPU, with device.nproc processes)")
     script.add_argument("--cpus-per-task", type=_int_at_least(1), metavar="C",
                         help="CPU cores per node for the job (slurm; default 4 per process)")
     script.add_argument("--time", type=_matching(TIME_RE.pattern, "a time limit like 24:00:00 or 2-00:00:00"),

@@ -38,6 +38,7 @@ class ScriptSpec:
     overrides: list[str] = field(default_factory=list)
     nodes: int = 1
     gpus_per_node: int = 1
+    config_nproc: int = 1             # the config's device.nproc, which the script keeps unless told otherwise
     cpus_per_task: int | None = None
     time: str | None = None
     partition: str | None = None
@@ -48,7 +49,12 @@ class ScriptSpec:
 
     @property
     def procs_per_node(self) -> int:
-        return max(self.gpus_per_node, 1)
+        """Training processes per machine: one per GPU, or the config's count on CPU-only nodes."""
+        return self.gpus_per_node if self.gpus_per_node > 0 else self.config_nproc
+
+    def nproc_override(self) -> list[str]:
+        """`device.nproc=N` when the script runs another count than the config asks for."""
+        return [f"device.nproc={self.procs_per_node}"] if self.procs_per_node != self.config_nproc else []
 
 
 def render(spec: ScriptSpec) -> str:
@@ -121,7 +127,7 @@ def render_bash(spec: ScriptSpec) -> str:
     """A script that trains the config in the foreground on the machine it runs on."""
     if spec.nodes != 1:
         raise ScriptError(f"--nodes {spec.nodes}: a bash script runs on one machine; use --format slurm")
-    extra = [f"device.nproc={spec.gpus_per_node}"] if spec.gpus_per_node > 1 else []
+    extra = spec.nproc_override()
     lines = ["#!/usr/bin/env bash", *_preamble(spec, "voxtop training on this machine"),
              "# progress goes to this terminal and the run's train.log; Ctrl-C saves a checkpoint",
              "# and stops (continue with `voxtop resume RUN`)",
@@ -161,7 +167,7 @@ def render_slurm(spec: ScriptSpec) -> str:
     one `torchrun` per node, meeting at a c10d rendezvous on the head node. Run with plain
     bash outside Slurm, it trains on the machine it runs on.
     """
-    extra = [f"device.nproc={spec.procs_per_node}"] if spec.procs_per_node > 1 else []
+    extra = spec.nproc_override()
     if spec.nodes > 1:
         in_slurm = [
             '    head_node=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n1)',
@@ -172,6 +178,9 @@ def render_slurm(spec: ScriptSpec) -> str:
             '            -m trainer "$run_dir" --worker)']
     else:
         in_slurm = ['    launch=(srun --kill-on-bad-exit=1 python3 -m trainer "$run_dir")']
+        if spec.procs_per_node > 1:
+            in_slurm.insert(0, f"    # the trainer starts torchrun --standalone with {spec.procs_per_node} processes "
+                               "itself (device.nproc)")
     lines = [
         "#!/usr/bin/env bash", *sbatch_lines(spec), "#",
         *_preamble(spec, "voxtop training job"),
