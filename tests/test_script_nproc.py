@@ -16,7 +16,7 @@ def test_slurm_script_of_a_two_process_config_asks_for_two_gpus_and_runs_two(tmp
     options = sbatch_options(result.stdout)
     assert options["gpus-per-node"] == "2" and options["cpus-per-task"] == "8"
     assert "torchrun --standalone with 2 processes" in result.stdout
-XX
+    assert "--set device.nproc" not in result.stdout  # the config's own count: nothing to override
     assert subprocess.run(["bash", "-n"], input=result.stdout, text=True).returncode == 0
 
     several = voxtop("script", str(config), "--format", "slurm", "--nodes", "2", runs=tmp_path / "runs")
