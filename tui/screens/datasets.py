@@ -92,7 +92,8 @@ class DatasetsScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("g", "rescan", "Rescan", show=False),
+        Binding("enter", "open", "Set parameters"),
+        Binding("f5", "rescan", "Rescan", show=False),
     ]
 
     def __init__(self) -> None:
@@ -180,6 +181,10 @@ class DatasetsScreen(Screen[None]):
     @on(ActionFailed)
     def _failed(self, message: ActionFailed) -> None:
         self._detail(message.text)
+
+    def action_open(self) -> None:
+        """Enter with the focus elsewhere (the detail pane after shift+tab) opens the highlighted dataset too."""
+        self._selected()
 
     @on(OptionList.OptionSelected)
     def _selected(self) -> None:

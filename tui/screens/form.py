@@ -13,6 +13,7 @@ else:  # pragma: no cover
 
 from textual import events
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
@@ -104,11 +105,19 @@ class FieldInput(Input):
         await super()._on_key(event)
 
 
+class OnOffCheckbox(Checkbox):
+    """A checkbox that reads without colour: `[x] on` or `[ ] off` (space or enter toggles it)."""
+
+    @property
+    def _button(self) -> Content:
+        return Content.styled("[x] on " if self.value else "[ ] off", self.get_visual_style("toggle--button"))
+
+
 def make_editor(info: FieldInfo, value: Any) -> Widget:
     """The input widget for one field: Checkbox for booleans, Select for choices, Input otherwise."""
     wid = widget_id(info.key)
     if info.type is bool:
-        return Checkbox("", value=bool(value), id=wid)
+        return OnOffCheckbox("", value=bool(value), id=wid)
     if info.choices is not None:
         return Select([(str(c), c) for c in info.choices], value=value, allow_blank=False, id=wid,
                       compact=True)

@@ -19,17 +19,19 @@ Everywhere
 Runs (home)
   n          new run: pick a dataset, then parameters
   enter, o   open the run's Monitor
-  r          resume from the newest checkpoint
+  r          resume from the newest checkpoint (asks)
   p          resume, choosing the checkpoint
   d          delete the run (asks; never a running one)
-  g          refresh now          q        quit
+  g          GPU view             f5       refresh now
+  q          quit (runs go on)
 
 Datasets
   up/down    pick a dataset: size, or its problems with file:line
-  enter      set parameters for it
+  enter      set parameters for it (with the fix, when a setting fixes it)
+  f5         scan it again
 
 Parameters
-  tab        next field; space toggles a switch, enter opens a list
+  tab        next field; space toggles [x] on / [ ] off, enter opens a list
   ctrl+l     launch (or resume) and open the Monitor
   ctrl+s     save the config TOML (asks before replacing a file it did not write)
   ctrl+o     the whole command line that does what ctrl+l does
@@ -41,8 +43,9 @@ Monitor
   z          zoom the focused panel (tab moves between panels)
   s          stop: save a checkpoint and exit (asks)
   k          kill the trainer at once (asks)
-  r          resume from the selected checkpoint (newest if none)
+  r          resume from the selected checkpoint (recommended if none; asks)
   g          GPU view with this run's trainer processes marked *
+  q          quit voxtop (the run goes on)
 
 Quitting voxtop never stops a run: open it again to keep watching.
 """

@@ -57,6 +57,7 @@ class MonitorScreen(Screen[None]):
         Binding("r", "resume", "Resume"),
         Binding("g", "gpu", "GPU"),
         Binding("G", "gpu", "GPU", show=False),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self, run: RunDir):

@@ -66,9 +66,10 @@ class RunsScreen(Screen[None]):
         Binding("n", "new_run", "New"),
         Binding("o", "open_run", "Open"),
         Binding("r", "resume", "Resume"),
-        Binding("p", "resume_pick", "Resume from...", show=False),
+        Binding("p", "resume_pick", "Resume from"),
         Binding("d", "delete", "Delete"),
-        Binding("g", "refresh", "Refresh", show=False),
+        Binding("g", "app.gpu", "GPU"),
+        Binding("f5", "refresh", "Refresh", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
