@@ -137,7 +137,10 @@ async def test_save_writes_the_toml(tmp_path: Path) -> None:
         saved = tmp_path / "configs" / "demo.toml"
         await wait_for(pilot, saved.exists)
         config = tomllib.loads(saved.read_text())
-        assert config["train"]["epochs"] == 7 and config["data"]["dataset"] == str((root / "demo").resolve())
+        assert config["train"]["epochs"] == 7 and config["data"]["dataset"] == "../datasets/demo"  # beside configs/
+        from trainer.config import load
+
+        assert load(saved).data.dataset == str((root / "demo").resolve())
 
 
 @sync

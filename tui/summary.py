@@ -17,8 +17,9 @@ from typing import Any
 from trainer.rundir import RunDir, list_runs, read_tail
 
 TAIL_BYTES = 65_536
-#: Bytes of one checkpoint (weights + optimizer) when no earlier run of the preset has one.
-CHECKPOINT_BYTES = {"tiny": 5 * 2**20, "full": 340 * 2**20}
+#: Bytes of one checkpoint when no earlier run of the preset has one: the weights and Adam's two
+#: moments, 12 bytes a parameter (tiny: 0.81 M parameters, full: 28.3 M), plus a little state.
+CHECKPOINT_BYTES = {"tiny": 9 * 2**20, "full": 340 * 2**20}
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,9 @@ class ParamsScreen(Screen[None]):
         self.command = ""
         self._validation_pending = False
         self._advanced_mounted = False
-        self.gpu_note: str | None = None
-        """Why the preset was switched to `tiny` (no GPU found), shown above the estimates."""
+        self.no_gpu_reason: str | None = None
+        """Why no GPU was found (None: there is one, or not looked yet); said above the estimates."""
+        self._switched_to_tiny = False
         self._clean: dict[str, Any] = {}
         """The form's values when it was opened or last saved: escape asks before losing edits."""
 
@@ -240,16 +241,27 @@ class ParamsScreen(Screen[None]):
         """No GPU here: `full` would take about a minute a step on the CPU, so suggest `tiny`
         (unless the preset was changed already)."""
         key = "model.preset"
-        if message.gpus or self.initial[key] != self.by_key[key].default:
+        if message.gpus:
             return
+        self.no_gpu_reason = message.reason or "NVML lists none"
         editor = self.query_one("#" + widget_id(key), Select)
-        if editor.value != self.by_key[key].default:
-            return
-        editor.value = "tiny"
-        self._clean[key] = "tiny"  # the form's own choice: leaving it loses no edit
-        self.gpu_note = (f"No GPU found ({message.reason or 'NVML lists none'}): preset set to tiny; "
-                         "full needs a GPU (about a minute a step on a CPU).")
+        if self.initial[key] == self.by_key[key].default and editor.value == self.by_key[key].default:
+            editor.value = "tiny"
+            self._clean[key] = "tiny"  # the form's own choice: leaving it loses no edit
+            self._switched_to_tiny = True
         self.validate()
+
+    @property
+    def gpu_note(self) -> str | None:
+        """What the missing GPU means for the preset now chosen (None with a GPU)."""
+        if self.no_gpu_reason is None:
+            return None
+        preset = self.raw_values().get("model.preset")
+        if preset == "tiny":
+            done = "preset set to tiny; " if self._switched_to_tiny else ""
+            return f"No GPU found ({self.no_gpu_reason}): {done}full needs a GPU (about a minute a step on a CPU)."
+        return (f"No GPU found ({self.no_gpu_reason}): the {preset} preset takes about a minute a step "
+                "on a CPU; tiny trains in minutes.")
 
     # --- validation -------------------------------------------------------------------
 
