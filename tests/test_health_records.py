@@ -124,8 +124,12 @@ def test_newest_good_record_per_checkpoint_under_the_resume_rule() -> None:
 
 
 def _health(**read_through_understood: tuple[int, int | None]) -> dict:
-    return {int(step.removeprefix("s")): parse_health({"step": int(step.removeprefix("s")), **health_record(
-        int(step.removeprefix("s")), reads, understood)}) for step, (reads, understood) in read_through_understood.items()}
+    """Parsed health by step from `s200=(read_through, understood)` keywords."""
+    found = {}
+    for name, (reads, understood) in read_through_understood.items():
+        step = int(name.removeprefix("s"))
+        found[step] = parse_health({"step": step, **health_record(step, reads, understood)})
+    return found
 
 
 def test_a_checkpoint_that_speaks_beats_a_lower_val_loss() -> None:

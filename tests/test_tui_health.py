@@ -117,7 +117,8 @@ async def test_bad_health_records_never_crash_and_read_as_not_computed(tmp_path:
         await wait_for(pilot, lambda: "step 200" in health_text(screen))
         assert cells(screen, 400)[:2] == ("-", "-")  # a finished run: never computed
         assert cells(screen, 200) == ("4/12", "-", "recommended")
-        assert screen.query_one("#mon-health").lines()[0] == "step 200: reads to the end 4/12 · stops 4/12 · understood -"
+        assert screen.query_one("#mon-health").lines()[0] == (
+            "step 200: reads to the end 4/12 · stops 4/12 · understood -")
         assert "1 malformed" in str(screen.query_one("#events").render())
 
 

@@ -163,7 +163,8 @@ def parse_health(record: Any) -> HealthSummary | None:
                          diagonality=_float(record.get("diagonality")),
                          recogniser=clean_text(record.get("recogniser"), 80),
                          checkpoint=clean_text(record.get("checkpoint"), 200),
-                         elapsed_s=_float(record.get("elapsed_s")), items=tuple(items), **counts)  # type: ignore[arg-type]
+                         elapsed_s=_float(record.get("elapsed_s")), items=tuple(items),
+                         **counts)  # type: ignore[arg-type]
 
 
 def health_by_step(records: Iterable[dict[str, Any]], existing: Collection[int] | None = None
@@ -204,7 +205,8 @@ def heard_lines(health: HealthSummary, count: int) -> list[str]:
     """
     heard = [item for item in health.items if item.heard is not None]
     if not heard:
-        parts = [f"monotonic {health.monotonic}/{health.sentences}", f"reach the end {health.reached_end}/{health.sentences}"]
+        n = health.sentences
+        parts = [f"monotonic {health.monotonic}/{n}", f"reach the end {health.reached_end}/{n}"]
         if health.length_ratio is not None:
             parts.append(f"length x{health.length_ratio:.2f}")
         if health.diagonality is not None:
