@@ -173,7 +173,8 @@ async def test_resume_offers_checkpoints_newest_first(tmp_path: Path) -> None:
         select = app.screen.query_one("#checkpoint")
         assert [str(option[0]) for option in select._options][:2] == [
             "step 400 (step-00000400.pt)", "step 200 (step-00000200.pt)"]
-        assert app.screen.query_one("#f-train-epochs", Input).disabled
+        assert not app.screen.query_one("#f-train-epochs", Input).disabled  # "train N more epochs"
+        assert app.screen.query_one("#f-model-preset").disabled  # the checkpoint's weights fix it
         select.value = str(fake.run.checkpoint_path(200))
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "MonitorScreen")

@@ -77,6 +77,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return _fail(f"{run.path} is already being trained; stop it first (voxtop runs shows it)")
     if checkpoint is None and not run.checkpoints():
         return _fail(f"{run.path} has no checkpoint to resume from")
+    if args.set:
+        from tui.headless import Refused, apply_resume_settings
+
+        try:
+            changes = apply_resume_settings(run, args.set)
+        except Refused as exc:
+            return _fail(str(exc))
+        for change in changes:
+            print(f"config.toml: {change}", flush=True)
     return run_foreground(run, checkpoint)
 
 
@@ -225,6 +234,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     resume = sub.add_parser("resume", parents=parents, help="continue a run from its newest (or a chosen) checkpoint")
     resume.add_argument("run", help="run name (in the runs folder) or path")
     resume.add_argument("--checkpoint", help="checkpoint file to resume from")
+    resume.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="change a setting of the run before resuming, e.g. train.epochs=1000 to "
+                             "train longer (repeatable; [train], [checkpoint], [schedule], [health], [device])")
     resume.set_defaults(func=cmd_resume)
 
     runs = sub.add_parser("runs", parents=parents, help="list runs with state, progress and last losses")

@@ -1,8 +1,8 @@
 """Parameters: a form generated from the config schema, inline validation, estimates, launch.
 
 Opened for a new run (from Datasets; starting from a saved config of that dataset when
-`configs/` has one) or for resuming one (the run's config, read-only, plus a choice of its
-checkpoints, newest first). The command line under the form is exactly what ctrl+l does.
+`configs/` has one) or for resuming one (the run's config, where only what a checkpoint does not
+fix can change, e.g. more epochs, plus a choice of its checkpoints, newest first). The command line under the form is exactly what ctrl+l does.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, check_run_prefix
 from tui.messages import (ActionDone, ActionFailed, ConfigSaved, DatasetScanned, GpuChecked, ReferenceReady,
                           RunLaunched)
-from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, widget_id
+from tui.headless import apply_resume_settings, resume_settable
+from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, toml_value, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
 
 
@@ -130,9 +131,7 @@ class ParamsScreen(Screen[None]):
             except config_mod.ConfigError as exc:
                 self.load_error = str(exc)
             else:
-                for section, fields in loaded.to_dict().items():
-                    for name, value in fields.items():
-                        values[f"{section}.{name}"] = value
+                values.update(self._values_of(loaded))
         elif self.base_config is not None:
             try:
                 loaded = config_mod.load(self.base_config)
@@ -167,8 +166,8 @@ class ParamsScreen(Screen[None]):
                     yield Select(self._checkpoint_options(), id="checkpoint", allow_blank=False,
                                  compact=True) if self._checkpoint_options() else Static(
                         "This run has no checkpoint to resume from.", id="checkpoint")
-                    yield Static("A resumed run keeps its saved config (below, read-only).",
-                                 classes="note")
+                    yield Static("A resumed run keeps its model and data settings (greyed); how long "
+                                 "and how it trains can change, e.g. more epochs.", classes="note")
                 else:
                     with Horizontal(id="row-name", classes="name-row"):
                         yield Label("Run name")
@@ -206,7 +205,7 @@ class ParamsScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.resume_run is not None:
             for row in self.query(FieldRow):
-                row.editor.disabled = True
+                row.editor.disabled = not resume_settable(row.info.key)
             self.query_one("#checkpoint").focus()
         else:
             self.query_one("#" + widget_id("data.dataset")).focus()
@@ -223,7 +222,7 @@ class ParamsScreen(Screen[None]):
 
     def action_back(self) -> None:
         """Back to the previous screen; asks first when the form has unsaved edits."""
-        if self.resume_run is not None or self._form_state() == self._clean:
+        if self._form_state() == self._clean:
             self.app.pop_screen()
             return
         from tui.screens.confirm import ConfirmScreen
@@ -280,7 +279,7 @@ class ParamsScreen(Screen[None]):
         rows = [FieldRow(info, self.initial[info.key]) for info in self.infos if info.key not in MAIN_KEYS]
         await self.query_one("#advanced", Collapsible).query_one(Collapsible.Contents).mount_all(rows)
         for row in rows:
-            row.editor.disabled = self.resume_run is not None
+            row.editor.disabled = self.resume_run is not None and not resume_settable(info.key)
         self._show_errors(self.errors)
 
     def validate(self) -> config_mod.Config | None:
@@ -388,7 +387,7 @@ class ParamsScreen(Screen[None]):
             checkpoint = self._chosen_checkpoint()
             if checkpoint is not None:
                 words += ["--checkpoint", _display_path(checkpoint)]
-            return command_line(words, {})
+            return command_line(words, self._overrides(values if values is not None else self.raw_values()))
         values = values if values is not None else self.raw_values()
         base = self.base_config or self.save_target()
         words = ["voxtop", *self._runs_words(), "train", _display_path(base), "--name", self.run_name()]
@@ -585,20 +584,32 @@ class ParamsScreen(Screen[None]):
             if not isinstance(selector, Select):
                 self.notify("this run has no checkpoint to resume from", severity="error")
                 return
-            self._start(self.resume_run, None, Path(str(selector.value)))
+            self.validate()
+            problems = [f"{key}: {message}" for key, message in self.errors.items() if resume_settable(key)]
+            if problems:  # the greyed fields are the checkpoint's: the trainer judges those
+                self.notify(f"{len(problems)} problem(s) to fix first: {problems[0]}", severity="error")
+                return
+            settings = [f"{key}={toml_value(value)}" for key, value in self._overrides(self.raw_values()).items()]
+            self._start(self.resume_run, None, Path(str(selector.value)), settings)
             return
         config = self._ready()
         if config is not None:
-            self._start(None, config, None)
+            self._start(None, config, None, [])
 
     @work(thread=True, exclusive=True, group="params-launch")
-    def _start(self, run: RunDir | None, config: config_mod.Config | None, checkpoint: Path | None) -> None:
+    def _start(self, run: RunDir | None, config: config_mod.Config | None, checkpoint: Path | None,
+               resume_settings: list[str]) -> None:
+        """Prepare (new run) or change the resumed run's settings, then start the trainer."""
         launcher = self.app.launcher
         try:
             if run is None:
                 run = launcher.prepare(self.app.runs_root, config, self.run_name())
+            elif resume_settings:
+                if run.is_locked():
+                    raise RunError(f"{run.name} is being trained; stop it before changing its settings")
+                apply_resume_settings(run, resume_settings)
             launcher.start(run, checkpoint)
-        except Exception as exc:  # RunError, OSError: a message, never a traceback
+        except Exception as exc:  # RunError, Refused, OSError: a message, never a traceback
             self.post_message(ActionFailed(f"cannot start the trainer: {exc}"))
             return
         self.post_message(RunLaunched(run))
