@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,26 @@ class ChartLine:
     values: np.ndarray
     marker: str = "braille"
     connect: bool = True  # False: points only (markers such as the val-loss minima)
+
+
+def step_ticks(low: float, high: float, count: int = 5) -> list[int]:
+    """Whole steps for the x axis at a round spacing (1, 2, 2.5 or 5 x 10^n): no "2.2" or "4.50" steps."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high - low < 1:
+        return [int(round(low))] if math.isfinite(low) else []
+    raw = (high - low) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    spacing = max(1, int(next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)))
+    first = math.ceil(low / spacing) * spacing
+    return list(range(int(first), int(math.floor(high)) + 1, spacing))
+
+
+def step_label(step: int) -> str:
+    """A step as an axis label: 950, 12k, 1.5M (round thousands and millions shortened)."""
+    if step >= 1_000_000 and step % 100_000 == 0:
+        return f"{step / 1_000_000:g}M"
+    if step >= 10_000 and step % 1000 == 0:
+        return f"{step // 1000}k"
+    return str(step)
 
 
 class LineChart(PlotextPlot):
@@ -62,5 +83,9 @@ class LineChart(PlotextPlot):
         if self.lines:
             for step in self.vlines:
                 plt.vline(step)
+            low = min(float(line.steps.min()) for line in self.lines)
+            high = max(float(line.steps.max()) for line in self.lines)
+            ticks = step_ticks(low, high)
+            plt.xticks(ticks, [step_label(tick) for tick in ticks])
         if self.y_limits is not None:
             plt.ylim(*self.y_limits)
