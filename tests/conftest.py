@@ -59,6 +59,7 @@ TINY = {
     "train": {"epochs": 100, "batch_size": 4, "max_steps": 6, "log_every_steps": 1,
               "max_decoder_steps": 30},
     "checkpoint": {"every_steps": 3, "max_to_keep": 5},
+    "health": {"enabled": False},  # its own tests turn it on: each checkpoint would start a worker
 }
 
 

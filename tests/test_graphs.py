@@ -26,7 +26,7 @@ def batch(config, lengths, frames, seed=1, pad_to=None):
     generator = torch.Generator().manual_seed(seed)
     items = [(torch.randint(1, 40, (n,), generator=generator).tolist(),
               torch.randn(config.data.n_mels, f, generator=generator).numpy()) for n, f in zip(lengths, frames)]
-    return collate(items, pad_to)
+    return collate(items, pad_to, config.model.frames_per_step)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -51,7 +51,8 @@ def test_gradients_equal_torchaudio():
         model.zero_grad(set_to_none=True)
         torch.manual_seed(3)
         outputs = forward(b.tokens, b.text_lengths, b.mels, b.mel_lengths)
-        compute_losses(outputs, b.mels, b.gates, b.text_lengths, b.mel_lengths, 1.0, 0.2).total.backward()
+        compute_losses(outputs, b.mels, b.gates, b.text_lengths, b.mel_lengths, 1.0, 0.2, 8.0,
+                       config.model.frames_per_step).total.backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
@@ -68,8 +69,8 @@ def test_padded_batches_attend_to_no_padding(monkeypatch):
     monkeypatch.setattr(ta.F, "dropout", lambda x, *args, **kwargs: x)  # the prenet's dropout is always on
     config, model = tiny_model()
     model.eval()
-    padded = batch(config, [12, 8, 5], [30, 18, 25], pad_to=(20, 45))
-    assert padded.shape == (3, 20, 45)
+    padded = batch(config, [12, 8, 5], [30, 18, 25], pad_to=(20, 46))
+    assert padded.shape == (3, 20, 46)
     args = (padded.tokens, padded.text_lengths, padded.mels, padded.mel_lengths)
     with torch.no_grad():
         want = model(*args)

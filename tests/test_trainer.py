@@ -84,7 +84,7 @@ def test_short_run_writes_the_whole_contract(tmp_path: Path) -> None:
         alignment = np.load(run / "alignments" / f"step-{step:08d}.npy")
         mel = np.load(run / "mels" / f"step-{step:08d}.npy")
         assert alignment.ndim == 2 and alignment.shape[1] == len("hello there.")
-        assert mel.shape == (80, alignment.shape[0])
+        assert mel.shape == (80, alignment.shape[0] * 2)  # r = model.frames_per_step = 2 frames a step
         audio, rate = soundfile.read(run / "samples" / f"step-{step:08d}.wav")
         assert rate == 22050 and len(audio) > 0
     log = (run / "train.log").read_text()

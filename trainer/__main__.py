@@ -81,7 +81,7 @@ def _nproc(run: RunDir) -> int:
     from trainer.config import ConfigError, load
 
     try:
-        return load(run.config_path).device.nproc
+        return load(run.config_path, run_config=True).device.nproc
     except ConfigError:
         return 1  # train() reports the config error as the run's failure
 
@@ -95,7 +95,7 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
     try:
         from trainer.config import load
 
-        config = load(run.config_path)
+        config = load(run.config_path, run_config=True)
         checkpoint = run.resolve_checkpoint(checkpoint_arg)
         if not worker or owner:
             for temp in run.remove_temp_files():  # we hold the lock: these are a killed trainer's

@@ -65,6 +65,12 @@ class DataConfig:
                         min=1000.0, max=24000.0)
     alignment_text: str = param(DEFAULT_ALIGNMENT_TEXT, "Alignment sentence",
                                 "Spoken at each checkpoint to draw the alignment picture")
+    trim_silence: bool = param(True, "Trim silence",
+                               "Cut leading and trailing silence off each clip when its features are made "
+                               "(the stop token then marks the end of speech, not of a silent tail)")
+    trim_db: float = param(45.0, "Trim threshold",
+                           "Audio quieter than this far below the clip's loudest frame counts as silence",
+                           unit="dB", min=10.0, max=100.0)
 
 
 @dataclass
@@ -76,6 +82,10 @@ class ModelConfig:
                         "`full` = the published Tacotron2 sizes; `tiny` for CPU demos and tests",
                         choices=("full", "tiny"))
     dropout: float = param(0.1, "Dropout", "Decoder and attention dropout", min=0.0, max=0.9)
+    frames_per_step: int = param(2, "Frames per decoder step",
+                                 "Mel frames the decoder predicts at once (Tacotron's reduction factor r); "
+                                 "2 or 3 learns to run on its own output sooner, 1 is the published Tacotron2",
+                                 min=1, max=8)
 
 
 @dataclass
@@ -101,11 +111,18 @@ class TrainConfig:
     pretrained: str = param("", "Pretrained model",
                             "Warm start from a voxtop checkpoint or NVIDIA's Tacotron2 file (empty = none)",
                             required=True, path=True)
-    guided_attention_weight: float = param(1.0, "Guided attention weight",
+    guided_attention_weight: float = param(10.0, "Guided attention weight",
                                            "Weight of the diagonal attention prior (0 = off)",
                                            min=0.0, max=100.0)
     guided_attention_sigma: float = param(0.2, "Guided attention sigma",
                                           "Width of the diagonal band", min=0.01, max=1.0)
+    gate_pos_weight: float = param(8.0, "Stop-token weight",
+                                   "Weight of the few frames where speech ends in the stop-token loss "
+                                   "(1 = unweighted; higher learns to stop sooner)", min=1.0, max=1000.0)
+    stop_after_end_frames: int = param(10, "Stop after the end",
+                                       "At inference, stop once the attention has rested on the last "
+                                       "character this long, even if the stop token never fires (0 = off)",
+                                       unit="frames", min=0, max=10_000)
     seed: int = param(1234, "Seed", "Seed of weights, shuffling and dropout", min=0, max=2**31 - 1)
     log_every_steps: int = param(10, "Log every", "Steps between progress lines and train records",
                                  unit="steps", min=1, max=100_000)
@@ -157,6 +174,20 @@ class ScheduleConfig:
 
 
 @dataclass
+class HealthConfig:
+    """Read-through health: held-out sentences rendered free-running at every checkpoint."""
+
+    enabled: bool = param(True, "Read-through health",
+                          "At each checkpoint, render held-out sentences without teacher forcing and "
+                          "measure whether the model reads them to the end and stops (in a worker process)")
+    sentences: str = param("", "Held-out sentences",
+                           "Sentences separated by ' | ' (empty = the language's defaults, not in typical "
+                           "datasets)")
+    recogniser: bool = param(True, "Speech recogniser",
+                             "English: ask an offline recogniser (pocketsphinx) what each rendering says")
+
+
+@dataclass
 class DeviceConfig:
     """Where the trainer runs."""
 
@@ -176,6 +207,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -424,8 +456,28 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return merged
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate a TOML config; relative paths resolve against its folder."""
+#: Keys whose default changed, with the value that applied before they existed. A run's
+#: config.toml spells out every key, so one without these was written by an older voxtop and
+#: meant the old behaviour (a checkpoint of it has, for instance, one frame per decoder step).
+_OLD_DEFAULTS = {("model", "frames_per_step"): 1, ("data", "trim_silence"): False,
+                 ("train", "gate_pos_weight"): 1.0}
+
+
+def upgrade_run_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run's resolved config (config.toml or a checkpoint's) with keys it predates set to their old value."""
+    merged = {s: dict(v) if isinstance(v, dict) else v for s, v in raw.items()}
+    for (section, key), old in _OLD_DEFAULTS.items():
+        table = merged.get(section)
+        if isinstance(table, dict) and table and key not in table:
+            table[key] = old
+    return merged
+
+
+def load(path: str | Path, overrides: list[str] | None = None, run_config: bool = False) -> Config:
+    """Read, override and validate a TOML config; relative paths resolve against its folder.
+
+    `run_config`: the file is a run's config.toml (every key spelled out); see `upgrade_run_config`.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -442,6 +494,8 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     except (ValueError, RecursionError) as exc:  # a number of 5,000 digits, arrays nested 1,000 deep
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         raise ConfigError([Problem("config", f"not usable TOML: {reason}", str(path))]) from None
+    if run_config:
+        raw = upgrade_run_config(raw)
     raw = apply_overrides(raw, overrides or [])
     return from_dict(raw, source=str(path), text=text, base_dir=path.parent.resolve())
 

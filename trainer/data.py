@@ -67,7 +67,7 @@ class Batch:
     text_lengths: Tensor  # [B]
     mels: Tensor          # [B, n_mels, max_frames]
     mel_lengths: Tensor   # [B]
-    gates: Tensor         # [B, max_frames] 1 from the last real frame on
+    gates: Tensor         # [B, max_frames / r] 1 from the decoder step holding the last real frame on
 
     def to(self, device: torch.device) -> Batch:
         nb = device.type == "cuda"
@@ -92,39 +92,52 @@ class Batch:
 class ClipSet:
     """Token ids and cached mels of a list of clips."""
 
-    def __init__(self, clips: list[Clip], language: Language, cache: FeatureCache):
+    def __init__(self, clips: list[Clip], language: Language, cache: FeatureCache, frames_per_step: int = 1):
         self.clips = clips
         self.tokens = [language.to_ids(c.text) for c in clips]
         self.cache = cache
+        self.frames_per_step = frames_per_step
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def batch(self, indices: list[int], pad_to: tuple[int, int] | None = None) -> Batch:
         items = [(self.tokens[i], self.cache.load(self.clips[i])) for i in indices]
-        return collate(items, pad_to)
+        return collate(items, pad_to, self.frames_per_step)
 
     def max_shape(self) -> tuple[int, int]:
         """(longest text in tokens, longest mel in frames) over the set: one padded shape for all."""
-        return (max((len(t) for t in self.tokens), default=1),
-                max((self.cache.frames(c) for c in self.clips), default=1))
+        frames = max((self.cache.frames(c) for c in self.clips), default=1)
+        return (max((len(t) for t in self.tokens), default=1), -(-frames // self.frames_per_step) * self.frames_per_step)
+
+    def frames_per_char(self) -> float:
+        """The speaking rate of the set: median mel frames per text token (after silence trimming)."""
+        rates = sorted(self.cache.frames(c) / max(1, len(t)) for c, t in zip(self.clips, self.tokens))
+        return float(rates[len(rates) // 2]) if rates else 0.0
 
 
-def collate(items: list[tuple[list[int], np.ndarray]], pad_to: tuple[int, int] | None = None) -> Batch:
-    """A batch sorted by text length, padded to its longest text and mel (or to `pad_to`)."""
+def collate(items: list[tuple[list[int], np.ndarray]], pad_to: tuple[int, int] | None = None,
+            frames_per_step: int = 1) -> Batch:
+    """A batch sorted by text length, padded to its longest text and mel (or to `pad_to`).
+
+    Mel frames are padded to a multiple of `frames_per_step` (the decoder predicts that many at
+    once); the stop target is per decoder step: 1 from the step that holds the last real frame.
+    """
+    r = frames_per_step
     items = sorted(items, key=lambda item: len(item[0]), reverse=True)
     n_mels = items[0][1].shape[0]
     max_text = len(items[0][0])
     max_frames = max(mel.shape[1] for _, mel in items)
     if pad_to is not None:
         max_text, max_frames = max(max_text, pad_to[0]), max(max_frames, pad_to[1])
+    max_frames = -(-max_frames // r) * r
     tokens = torch.zeros(len(items), max_text, dtype=torch.long)
     mels = torch.zeros(len(items), n_mels, max_frames)
-    gates = torch.zeros(len(items), max_frames)
+    gates = torch.zeros(len(items), max_frames // r)
     text_lengths = torch.tensor([len(ids) for ids, _ in items], dtype=torch.long)
     mel_lengths = torch.tensor([mel.shape[1] for _, mel in items], dtype=torch.long)
     for row, (ids, mel) in enumerate(items):
         tokens[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         mels[row, :, :mel.shape[1]] = torch.from_numpy(mel)
-        gates[row, mel.shape[1] - 1:] = 1.0
+        gates[row, (mel.shape[1] - 1) // r:] = 1.0
     return Batch(tokens, text_lengths, mels, mel_lengths, gates)

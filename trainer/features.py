@@ -44,6 +44,26 @@ class MelExtractor:
             waveform = torchaudio.functional.resample(waveform, rate, self.data.sample_rate)
         return waveform[0]
 
+    def trim(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The clip without leading and trailing silence (quieter than `trim_db` below its loudest part).
+
+        Loudness is measured in windows of one hop (about 12 ms at 22 kHz), half a hop apart, so the
+        cut lands within a few milliseconds of the speech; one hop of margin is kept on each side so
+        the onset and the release of the outer sounds survive. A clip with no sound at all is
+        returned whole: the dataset check reports such clips, not the cache.
+        """
+        length, step = self.data.hop, max(1, self.data.hop // 2)
+        if not self.data.trim_silence or waveform.numel() < length:
+            return waveform
+        rms = waveform.unfold(0, length, step).pow(2).mean(dim=1).sqrt()
+        if float(rms.max()) <= 1e-10:
+            return waveform
+        level_db = 20 * torch.log10(rms.clamp(min=1e-10))
+        loud = torch.nonzero(level_db > level_db.max() - self.data.trim_db).flatten()
+        start = max(0, int(loud[0]) * step - length)
+        end = min(waveform.numel(), int(loud[-1]) * step + 2 * length)
+        return waveform[start:end]
+
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return torch.log(torch.clamp(self.mel(waveform), min=LOG_FLOOR))
@@ -52,8 +72,10 @@ class MelExtractor:
 def cache_key(data: DataConfig) -> str:
     """A short digest of everything that changes the features."""
     fields = {k: getattr(data, k) for k in ("sample_rate", "n_fft", "hop", "win", "n_mels", "fmin",
-                                             "fmax", "resample")}
-    fields["version"] = 1
+                                             "fmax", "resample", "trim_silence")}
+    if data.trim_silence:  # the threshold changes the features only when trimming is on
+        fields["trim_db"] = data.trim_db
+    fields["version"] = 3  # 3: silence trimming in hop-long windows
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -88,7 +110,7 @@ class FeatureCache:
         extractor = self._extractor or MelExtractor(self.data)
         self._extractor = extractor
         for done, clip in enumerate(todo, 1):
-            waveform = extractor.load_audio(Path(self.data.dataset) / clip.wav)
+            waveform = extractor.trim(extractor.load_audio(Path(self.data.dataset) / clip.wav))
             mel = extractor(waveform).numpy().astype(np.float32)
             atomic_write(self.path(clip), lambda handle, mel=mel: np.save(handle, mel))
             if log is not None and (done % 200 == 0 or done == len(todo)):

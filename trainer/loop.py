@@ -27,6 +27,8 @@ from trainer.cuda.oom import check_injected, check_injected_crash, free_memory, 
 from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, steps_for
 from trainer.dataset import load_clips
 from trainer.features import FeatureCache
+from trainer.health import Launcher as HealthLauncher
+from trainer.health import line as health_line
 from trainer.models.tacotron2 import build_model, compute_losses, warm_start
 from trainer.overtrain import (Detector, DetectorConfig, Evaluation, evaluations_from_records,
                                protected_checkpoints)
@@ -35,6 +37,11 @@ from trainer.synth import GriffinLim, synthesise
 from trainer.text import get_language
 
 VERSION = 1
+#: How long the trainer waits at its end for the read-through health of its last checkpoint.
+HEALTH_WAIT_S = {"finished": 300.0, "early_stop": 300.0, "stopped": 45.0}
+#: The loss terms summed on the device per log interval: total, mel, gate, guided, attention score,
+#: diagonality, gradient norm.
+N_TERMS = 7
 
 
 @dataclass
@@ -51,7 +58,7 @@ class Progress:
     last_val_step: int = -1
     last_val_loss: float | None = None
     # log-interval accumulators, so a resume mid-interval logs the same averages
-    interval_sums: list[float] = field(default_factory=lambda: [0.0] * 6)
+    interval_sums: list[float] = field(default_factory=lambda: [0.0] * N_TERMS)
     interval_steps: int = 0
     interval_frames: int = 0
 
@@ -92,8 +99,12 @@ class Trainer:
         cache.build(train_clips + val_clips)
         self.log(f"data: {len(train_clips)} train / {len(val_clips)} validation clips "
                  f"({computed} features computed, rest cached in {cache.folder})")
-        self.train_set = ClipSet(train_clips, self.language, cache)
-        self.val_set = ClipSet(val_clips, self.language, cache)
+        r = c.model.frames_per_step
+        self.train_set = ClipSet(train_clips, self.language, cache, r)
+        self.val_set = ClipSet(val_clips, self.language, cache, r)
+        self.frames_per_char = self.train_set.frames_per_char()
+        self.log(f"speaking rate: {self.frames_per_char:.3f} frames/char (median of the training clips"
+                 f"{', silence trimmed' if c.data.trim_silence else ''})")
         self.oom_limit = injected_limit()
 
         torch.manual_seed(c.train.seed)
@@ -116,6 +127,8 @@ class Trainer:
             self.detector = Detector(DetectorConfig(smoothing=s.overtraining_smoothing,
                                                     patience=s.overtraining_patience))
         self.val_loss_of_checkpoint: dict[int, float] = {}
+        self.health = (HealthLauncher(self.run, self.frames_per_char, self.log)
+                       if c.health.enabled and self.ranks.is_main else None)
         if self.resume_from is not None:
             payload = ckpt.load(self.resume_from)
             self._restore(payload)
@@ -167,6 +180,8 @@ class Trainer:
         history = [r for r in current_history(read_metrics(self.run.metrics_path))
                    if isinstance(r.get("step"), int) and r["step"] <= step]
         self.evaluations, checkpoint_val, _ = evaluations_from_records(history)
+        if self.health is not None:  # results already in metrics.jsonl are not recorded twice
+            self.health.recorded |= {r["step"] for r in history if r.get("kind") == "health"}
         self.val_loss_of_checkpoint = {k: v for k, v in checkpoint_val.items() if v is not None}
         last_eval = self.evaluations[-1].step if self.evaluations else -1
         self.train_losses_since_eval = [r["loss"] for r in history if r.get("kind") == "train"
@@ -196,6 +211,9 @@ class Trainer:
         self.plateau.load_state_dict(payload["scheduler"])
         self.scaler.load_state_dict(payload["scaler"])
         self.progress = Progress(**payload["progress"])
+        sums = self.progress.interval_sums  # a checkpoint from before diagonality was summed has 6
+        if len(sums) < N_TERMS:
+            self.progress.interval_sums = sums[:5] + [0.0] * (N_TERMS - len(sums)) + sums[5:]
         ckpt.set_rng_states(payload["rng"])
         self.log(f"resumed from {self.resume_from} at step {self.progress.step}, "
                  f"epoch {self.progress.epoch + 1}")
@@ -331,7 +349,8 @@ class Trainer:
             else:
                 outputs = self.model(*inputs)
         losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
-                                c.train.guided_attention_weight, c.train.guided_attention_sigma)
+                                c.train.guided_attention_weight, c.train.guided_attention_sigma,
+                                c.train.gate_pos_weight, c.model.frames_per_step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses.total).backward()
         self.scaler.unscale_(self.optimizer)
@@ -340,7 +359,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         terms = torch.stack([losses.total.detach(), losses.mel, losses.gate, losses.guided,
-                             losses.attention_score, grad_norm.detach()]).double()
+                             losses.attention_score, losses.diagonality, grad_norm.detach()]).double()
         # Accumulate on the device: reading a loss back every step would stall the GPU.
         self._acc += terms
         self._acc_frames += batch.mel_lengths.sum()
@@ -349,7 +368,7 @@ class Trainer:
         """Set the device accumulators in place: a captured graph keeps adding into the same memory."""
         device = self.placement.device
         if getattr(self, "_acc", None) is None:
-            self._acc = torch.zeros(6, dtype=torch.float64, device=device)
+            self._acc = torch.zeros(N_TERMS, dtype=torch.float64, device=device)
             self._acc_frames = torch.zeros((), dtype=torch.int64, device=device)
         self._acc.copy_(torch.tensor(sums, dtype=torch.float64))
         self._acc_frames.fill_(frames)
@@ -362,12 +381,12 @@ class Trainer:
         world = self.ranks.world_size
         sums, frames, steps = [v / world for v in self._acc.tolist()], int(self._acc_frames), p.interval_steps
         p.interval_steps = 0
-        self._reset_accumulators([0.0] * 6, 0)
+        self._reset_accumulators([0.0] * N_TERMS, 0)
         return [s / max(steps, 1) for s in sums], steps, frames
 
     def _log_interval(self) -> None:
         p = self.progress
-        (loss, mel, gate, guided, score, grad_norm), steps, frames = self._flush_interval()
+        (loss, mel, gate, guided, score, diagonal, grad_norm), steps, frames = self._flush_interval()
         if not math.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at step {p.step}; lower train.learning_rate "
                                      "or check the dataset")
@@ -380,14 +399,16 @@ class Trainer:
             extra["gpu_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
             torch.cuda.reset_peak_memory_stats()
         self.train_losses_since_eval.append(loss)
+        self._collect_health()
         self._record("train", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
-                     loss_guided=guided, attention_score=score, grad_norm=grad_norm,
+                     loss_guided=guided, attention_score=score, attention_diagonality=diagonal,
+                     grad_norm=grad_norm,
                      lr=float(self.optimizer.param_groups[0]["lr"]), batch_size=self.batch_size,
                      frames_per_s=round(frames / elapsed, 1) if elapsed > 0 else None, **extra)
         eta = format_eta(s_per_it * (self.total_steps - p.step))
         self.log(f"epoch {self._epoch_label()}/{self.config.train.epochs} step {p.step}/{self.total_steps} "
                  f"loss {loss:.4f} (mel {mel:.4f} gate {gate:.4f} guided {guided:.4f}) "
-                 f"attention {score:.3f} {s_per_it:.2f} s/it ETA {eta}")
+                 f"attention {score:.3f} diagonal {diagonal:.2f} {s_per_it:.2f} s/it ETA {eta}")
 
     def _epoch_label(self) -> int:
         """The 1-based epoch the latest step belongs to."""
@@ -401,7 +422,7 @@ class Trainer:
         if not len(self.val_set):
             return None
         c, p = self.config, self.progress
-        totals = torch.zeros(5, device=self.placement.device)
+        totals = torch.zeros(6, device=self.placement.device)
         devices = [self.placement.device] if self.placement.device.type == "cuda" else []
         self.core.eval()
         with torch.random.fork_rng(devices=devices), torch.no_grad():
@@ -412,17 +433,19 @@ class Trainer:
                     outputs = self.core(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
                 losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths,
                                         batch.mel_lengths, c.train.guided_attention_weight,
-                                        c.train.guided_attention_sigma)
+                                        c.train.guided_attention_sigma, c.train.gate_pos_weight,
+                                        c.model.frames_per_step)
                 # the validation loss users compare is mel + gate, without the guide
                 totals += torch.stack([losses.mel + losses.gate, losses.mel, losses.gate,
-                                       losses.attention_score, torch.ones_like(losses.mel)]) * batch.size
+                                       losses.attention_score, losses.diagonality,
+                                       torch.ones_like(losses.mel)]) * batch.size
         self.core.train()
         self.ranks.sum_(totals)
-        loss, mel, gate, score = (totals[:4] / totals[4]).tolist()
+        loss, mel, gate, score, diagonal = (totals[:5] / totals[5]).tolist()
         p.last_val_step, p.last_val_loss = p.step, loss
         self._record("val", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
-                     attention_score=score)
-        self.log(f"validation at step {p.step}: loss {loss:.4f} attention {score:.3f}")
+                     attention_score=score, attention_diagonality=diagonal)
+        self.log(f"validation at step {p.step}: loss {loss:.4f} attention {score:.3f} diagonal {diagonal:.2f}")
         self._judge(loss, score)
         return {"loss": loss, "attention_score": score}
 
@@ -518,7 +541,40 @@ class Trainer:
                  + (f" [{', '.join(all_tags)}]" if all_tags else ""))
         self._synthesise(relative)
         self._rotate()
+        if self.health is not None:
+            self._collect_health()
+            self.health.start()  # after rotation, so it never renders a checkpoint about to go
         return path
+
+    def _collect_health(self) -> None:
+        """Record the health worker's new results; restart it if a checkpoint still waits for one."""
+        health = self.health
+        if health is None:
+            return
+        for result in health.results():
+            step = result.pop("step")
+            if "error" in result:
+                self._record_at("event", step, level="warn", code="health_failed",
+                                message=f"read-through health of step {step} failed: {result['error']}")
+                continue
+            self._record_at("health", step, **result)
+            self.log(health_line({"step": step, **result}))
+        if not health.busy() and health.waiting():
+            health.start()
+
+    def _wait_for_health(self, reason: str) -> None:
+        """At the end of the run: give the worker time to judge the last checkpoint, then record it."""
+        health = self.health
+        if health is None:
+            return
+        if not health.busy() and health.waiting():
+            health.start()
+        if health.busy():
+            limit = HEALTH_WAIT_S.get(reason, 45.0)
+            self.log(f"waiting up to {limit:.0f} s for the read-through health of the last checkpoint")
+            if not health.wait(limit):
+                self.log("the health worker is still busy; its results are recorded at the next resume")
+        self._collect_health()
 
     def _flush_interval_into_progress(self) -> None:
         """Copy the device accumulators into Progress so a checkpoint carries them."""
@@ -528,7 +584,7 @@ class Trainer:
     def _synthesise(self, checkpoint: str) -> None:
         step = self.progress.step
         result = synthesise(self.core, self.alignment_tokens, self.placement.device,
-                            self.config.train.max_decoder_steps)
+                            self.config.train.max_decoder_steps, self.config.train.stop_after_end_frames)
         import numpy as np
 
         from trainer.rundir import atomic_write
@@ -539,7 +595,7 @@ class Trainer:
         rel = lambda path: str(path.relative_to(self.run.path))  # noqa: E731
         self._record("alignment", path=rel(self.run.alignment_path(step)), mel=rel(self.run.mel_path(step)),
                      wav=rel(self.run.sample_path(step)), text=self.config.data.alignment_text,
-                     checkpoint=checkpoint, reached_limit=result.reached_limit)
+                     checkpoint=checkpoint, reached_limit=result.reached_limit, stop=result.stop)
 
     def _rotate(self) -> None:
         cp = self.config.checkpoint
@@ -564,17 +620,21 @@ class Trainer:
         if p.interval_steps:
             self._log_interval()
         state = "stopped" if reason == "stopped" else "finished"
+        self._wait_for_health(reason)
         self._record("end", reason=reason)
         self._heartbeat(state, force=True)
         self.log(f"run {reason} at step {p.step}")
         return reason
 
     def _record(self, kind: str, **fields: Any) -> None:
+        self._record_at(kind, self.progress.step, **fields)
+
+    def _record_at(self, kind: str, step: int, **fields: Any) -> None:
         if not self.ranks.is_main:
             return
         if self.metrics is None:
             self.metrics = MetricsWriter(self.run.metrics_path)
-        self.metrics.write(kind, self.progress.step, **fields)
+        self.metrics.write(kind, step, **fields)
 
     def _event(self, level: str, code: str, message: str, **fields: Any) -> None:
         self._record("event", level=level, code=code, message=message, **fields)

@@ -704,6 +704,7 @@ class RunDir:
     alignments_dir = property(lambda self: self.path / "alignments")
     mels_dir = property(lambda self: self.path / "mels")
     samples_dir = property(lambda self: self.path / "samples")
+    health_dir = property(lambda self: self.path / "health")
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step-{step:08d}.pt"
@@ -716,6 +717,14 @@ class RunDir:
 
     def sample_path(self, step: int) -> Path:
         return self.samples_dir / f"step-{step:08d}.wav"
+
+    def health_folder(self, step: int) -> Path:
+        """Renderings of the held-out sentences for one checkpoint: `<nn>.wav`, `<nn>.npy` (alignment)."""
+        return self.health_dir / f"step-{step:08d}"
+
+    def health_result_path(self, step: int) -> Path:
+        """The health worker's result for one checkpoint, until the trainer records it in metrics.jsonl."""
+        return self.health_dir / f"step-{step:08d}.json"
 
     def resolve_checkpoint(self, requested: str | None) -> Path | None:
         """A checkpoint named by path (or relative to the run), else the newest; RunError if missing."""

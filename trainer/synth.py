@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -18,26 +18,66 @@ from trainer.features import LOG_FLOOR
 class Synthesis:
     alignment: np.ndarray  # [decoder_steps, text_len]
     mel: np.ndarray        # [n_mels, frames], log-compressed
-    reached_limit: bool    # the decoder never predicted a stop within max_decoder_steps
+    reached_limit: bool    # the decoder never stopped within max_decoder_steps
+    stop: str = "gate"     # why it ended: "gate" (stop token), "attention" (rested on the end), "limit"
+    frames_per_step: int = 1
 
 
 def synthesise(model: torch.nn.Module, token_ids: list[int], device: torch.device,
-               max_steps: int) -> Synthesis:
-    """Run the model without teacher forcing; leaves the training RNG stream untouched."""
+               max_steps: int, stop_after_end_frames: int = 0, seed: int = 0) -> Synthesis:
+    """Run the model without teacher forcing; leaves the training RNG stream untouched.
+
+    torchaudio's `Tacotron2.infer` stops only on the stop token. This loop runs the same decoder
+    step by step and also stops once the attention peak has rested on the last character for
+    `stop_after_end_frames` frames, so an aligned model whose stop token is still weak ends
+    instead of babbling to the limit. `max_steps` counts mel frames. The prenet keeps its dropout
+    at inference (as Tacotron2 does); `seed` makes a rendering repeatable.
+    """
     was_training = model.training
     model.eval()
-    tokens = torch.tensor([token_ids], dtype=torch.long, device=device)
-    lengths = torch.tensor([len(token_ids)], dtype=torch.long, device=device)
     devices = [device] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "Reached max decoder steps" is reported by us
-            mel, mel_lengths, alignments = model.infer(tokens, lengths)
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            return _free_run(model, token_ids, device, max_steps, stop_after_end_frames)
     finally:
         model.train(was_training)
-    frames = int(mel_lengths[0])
-    return Synthesis(alignments[0, :frames].float().cpu().numpy(), mel[0, :, :frames].float().cpu().numpy(),
-                     frames >= max_steps)
+
+
+def _free_run(model: Any, token_ids: list[int], device: torch.device, max_frames: int,
+              stop_after_end_frames: int) -> Synthesis:
+    decoder = model.decoder
+    r = int(decoder.n_frames_per_step)
+    tokens = torch.tensor([token_ids], dtype=torch.long, device=device)
+    lengths = torch.tensor([len(token_ids)], dtype=torch.long, device=device)
+    memory = model.encoder(model.embedding(tokens).transpose(1, 2), lengths)
+    mask = torch.zeros(1, memory.shape[1], dtype=torch.bool, device=device)  # one sentence: no padding
+    (att_h, att_c, dec_h, dec_c, weights, weights_cum, context,
+     processed) = decoder._initialize_decoder_states(memory)
+    decoder_input = decoder._get_go_frame(memory)
+    last = len(token_ids) - 1
+    rest_steps = -(-stop_after_end_frames // r) if stop_after_end_frames else 0
+    max_decoder_steps = max(1, -(-max_frames // r))
+    mels, alignments = [], []
+    stop, resting = "limit", 0
+    for _ in range(max_decoder_steps):
+        (mel, gate, att_h, att_c, dec_h, dec_c, weights, weights_cum, context) = decoder.decode(
+            decoder.prenet(decoder_input), att_h, att_c, dec_h, dec_c, weights, weights_cum, context,
+            memory, processed, mask)
+        mels.append(mel)
+        alignments.append(weights)
+        if float(torch.sigmoid(gate.float()).flatten()[0]) > decoder.gate_threshold:
+            stop = "gate"
+            break
+        resting = resting + 1 if int(weights[0].argmax()) == last else 0
+        if rest_steps and resting >= rest_steps:
+            stop = "attention"
+            break
+        decoder_input = mel
+    mel = torch.stack(mels, dim=1).view(1, -1, decoder.n_mels).transpose(1, 2)  # [1, n_mels, steps * r]
+    mel = mel + model.postnet(mel)
+    alignment = torch.cat(alignments, dim=0)  # [steps, text]
+    return Synthesis(alignment.float().cpu().numpy(), mel[0].float().cpu().numpy(), stop == "limit", stop, r)
 
 
 class GriffinLim:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchaudio.models import Tacotron2
+from torchaudio.models.tacotron2 import _Decoder
 
 from trainer.config import Config
 
@@ -37,13 +38,29 @@ NVIDIA_N_SYMBOLS = 148
 def model_kwargs(config: Config, n_symbols: int) -> dict[str, Any]:
     """The arguments of `torchaudio.models.Tacotron2` for a config (exports record them too)."""
     return {"mask_padding": False, "n_mels": config.data.n_mels, "n_symbol": n_symbols,
+            "n_frames_per_step": config.model.frames_per_step,
             "decoder_max_step": config.train.max_decoder_steps, "decoder_dropout": config.model.dropout,
             "attention_dropout": config.model.dropout, **PRESETS[config.model.preset]}
 
 
+class _GroupedDecoder(_Decoder):
+    """torchaudio's decoder, able to take r > 1 frames per step in teacher forcing.
+
+    torchaudio groups the target frames with `view` on a transposed tensor, which fails for
+    r > 1; `reshape` does the same grouping. Nothing else differs (same weights, same names).
+    """
+
+    def _parse_decoder_inputs(self, decoder_inputs: Tensor) -> Tensor:
+        grouped = decoder_inputs.transpose(1, 2).reshape(decoder_inputs.size(0), -1,
+                                                         self.n_mels * self.n_frames_per_step)
+        return grouped.transpose(0, 1)
+
+
 def build_model(config: Config, n_symbols: int) -> Tacotron2:
     """A Tacotron2 of the config's preset; padding is masked in the loss, not in the model."""
-    return Tacotron2(**model_kwargs(config, n_symbols))
+    model = Tacotron2(**model_kwargs(config, n_symbols))
+    model.decoder.__class__ = _GroupedDecoder
+    return model
 
 
 def lengths_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -72,12 +89,23 @@ class Losses:
     gate: Tensor
     guided: Tensor
     attention_score: Tensor
+    diagonality: Tensor
+
+
+def decoder_steps(mel_lengths: Tensor, frames_per_step: int) -> Tensor:
+    """Decoder steps that hold real frames: the frame count divided by r, rounded up."""
+    return torch.div(mel_lengths + frames_per_step - 1, frames_per_step, rounding_mode="floor")
 
 
 def compute_losses(outputs: tuple[Tensor, Tensor, Tensor, Tensor], mels: Tensor, gates: Tensor,
                    text_lengths: Tensor, mel_lengths: Tensor, guided_weight: float,
-                   guided_sigma: float) -> Losses:
-    """Masked mel MSE (pre- and post-net), masked gate BCE, guided attention, attention score."""
+                   guided_sigma: float, gate_pos_weight: float = 1.0, frames_per_step: int = 1) -> Losses:
+    """Masked mel MSE (pre- and post-net), weighted masked gate BCE, guided attention, alignment figures.
+
+    The gate (stop token) has one positive step per clip among a hundred or more: unweighted, the
+    best it can do is predict a small probability everywhere and never stop. `gate_pos_weight`
+    weights that step up. Gates, attention and the guide are per decoder step (r frames each).
+    """
     mel_out, mel_post, gate_out, alignments = outputs
     frame_mask = lengths_mask(mel_lengths, mels.shape[2])  # [B, T]
     frames = frame_mask.sum().clamp(min=1)
@@ -85,26 +113,53 @@ def compute_losses(outputs: tuple[Tensor, Tensor, Tensor, Tensor], mels: Tensor,
     n_mels = mels.shape[1]
     mel_loss = (((mel_out.float() - mels) ** 2 * mel_mask).sum()
                 + ((mel_post.float() - mels) ** 2 * mel_mask).sum()) / (frames * n_mels)
-    gate_loss = (F.binary_cross_entropy_with_logits(gate_out.float(), gates, reduction="none")
-                 * frame_mask).sum() / frames
+    step_lengths = decoder_steps(mel_lengths, frames_per_step)
+    step_mask = lengths_mask(step_lengths, gates.shape[1])  # [B, T / r]
+    steps = step_mask.sum().clamp(min=1)
+    pos_weight = torch.full((), gate_pos_weight, device=gates.device)
+    gate_loss = (F.binary_cross_entropy_with_logits(gate_out.float(), gates, reduction="none",
+                                                    pos_weight=pos_weight) * step_mask).sum() / steps
     align = alignments.float()
     if guided_weight > 0:
-        weights = guided_attention_weights(text_lengths, mel_lengths, align.shape[1], align.shape[2],
+        weights = guided_attention_weights(text_lengths, step_lengths, align.shape[1], align.shape[2],
                                            guided_sigma)
-        guided = (align * weights).sum() / frames
+        guided = (align * weights).sum() / steps
     else:
         guided = torch.zeros((), device=mels.device)
     total = mel_loss + gate_loss + guided_weight * guided
+    detached = align.detach()
     return Losses(total, mel_loss.detach(), gate_loss.detach(), guided.detach(),
-                  attention_score(align.detach(), mel_lengths))
+                  attention_score(detached, step_lengths), diagonality(detached, text_lengths, step_lengths))
 
 
 def attention_score(alignments: Tensor, mel_lengths: Tensor) -> Tensor:
-    """Per decoder frame the highest attention weight, averaged over real frames, then the batch."""
+    """Per decoder frame the highest attention weight, averaged over real frames, then the batch.
+
+    This is sharpness, not alignment: attention can be sharp on the wrong characters.
+    """
     peak = alignments.max(dim=2).values  # [B, T]
     mask = lengths_mask(mel_lengths, alignments.shape[1]).float()
     per_clip = (peak * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
     return per_clip.mean()
+
+
+#: How far (as a share of the text) an attention peak may lie from the diagonal and still count.
+DIAGONAL_BAND = 0.15
+
+
+def diagonality(alignments: Tensor, text_lengths: Tensor, step_lengths: Tensor) -> Tensor:
+    """Share of real decoder steps whose attention peak lies within `DIAGONAL_BAND` of the diagonal.
+
+    The diagonal runs from the first character at the first step to the last character at the
+    last step; 1 = the attention reads the text at an even pace, about 0.3 = no relation.
+    """
+    peak = alignments.argmax(dim=2).float()  # [B, T]
+    t = torch.arange(alignments.shape[1], device=alignments.device, dtype=torch.float32)[None, :]
+    along_text = peak / (text_lengths[:, None].float() - 1).clamp(min=1)
+    along_time = t / (step_lengths[:, None].float() - 1).clamp(min=1)
+    mask = lengths_mask(step_lengths, alignments.shape[1]).float()
+    near = ((along_text - along_time).abs() <= DIAGONAL_BAND).float()
+    return ((near * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
 
 
 # --- warm start -------------------------------------------------------------------
