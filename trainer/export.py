@@ -88,7 +88,7 @@ def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportRe
     model = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "model": state, "symbols": symbols, "language": str(payload.get("language", data["language"])),
-        "tacotron2": model_kwargs(config_mod.from_dict(config), len(symbols)),
+        "tacotron2": model_kwargs(config_mod.from_dict(config_mod.upgrade_run_config(config)), len(symbols)),
         "n_mels": int(data["n_mels"]), "sample_rate": int(data["sample_rate"]),
         "n_fft": int(data["n_fft"]), "hop_length": int(data["hop"]), "win_length": int(data["win"]),
         "fmin": float(data["fmin"]), "fmax": float(data["fmax"]),

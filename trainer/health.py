@@ -379,6 +379,7 @@ class Launcher:
         self.run, self.frames_per_char, self.log = run, frames_per_char, log
         self.process: Any = None
         self.recorded: set[int] = set()
+        self.summaries: dict[int, Any] = {}  # step -> HealthSummary, for rotation and the recommendation
 
     def start(self) -> None:
         """Start a worker unless one is running (it picks up every checkpoint without a result)."""

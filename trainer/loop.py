@@ -29,6 +29,7 @@ from trainer.dataset import load_clips
 from trainer.features import FeatureCache
 from trainer.health import Launcher as HealthLauncher
 from trainer.health import line as health_line
+from trainer.health_records import health_by_step, parse_health
 from trainer.models.tacotron2 import build_model, compute_losses, warm_start
 from trainer.overtrain import (Detector, DetectorConfig, Evaluation, evaluations_from_records,
                                protected_checkpoints)
@@ -182,6 +183,7 @@ class Trainer:
         self.evaluations, checkpoint_val, _ = evaluations_from_records(history)
         if self.health is not None:  # results already in metrics.jsonl are not recorded twice
             self.health.recorded |= {r["step"] for r in history if r.get("kind") == "health"}
+            self.health.summaries.update(health_by_step(history))
         self.val_loss_of_checkpoint = {k: v for k, v in checkpoint_val.items() if v is not None}
         last_eval = self.evaluations[-1].step if self.evaluations else -1
         self.train_losses_since_eval = [r["loss"] for r in history if r.get("kind") == "train"
@@ -558,6 +560,9 @@ class Trainer:
                                 message=f"read-through health of step {step} failed: {result['error']}")
                 continue
             self._record_at("health", step, **result)
+            summary = parse_health({"step": step, **result})
+            if summary is not None:
+                health.summaries[step] = summary
             self.log(health_line({"step": step, **result}))
         if not health.busy() and health.waiting():
             health.start()
@@ -604,7 +609,8 @@ class Trainer:
         on_disk = {c.step: self.val_loss_of_checkpoint.get(c.step) for c in existing}
         config = self.detector.config if self.detector is not None else DetectorConfig()
         # the local minima a user will want to listen to survive rotation
-        protected = protected_checkpoints(self.evaluations, on_disk, cp.keep_best, config)
+        health = self.health.summaries if self.health is not None else None
+        protected = protected_checkpoints(self.evaluations, on_disk, cp.keep_best, config, health)
         for old in ckpt.to_delete(existing, self.val_loss_of_checkpoint, rules, protected):
             old.path.unlink(missing_ok=True)
 

@@ -479,6 +479,9 @@ def recommend(checkpoint_val_loss: Mapping[int, float | None],
     2. then the most understood by the recogniser (unknown counts below 0),
     3. then the lowest val loss (ties: the earlier); if none of those left has one, the newest.
 
+    While no judged checkpoint reads a single sentence through or is understood once, health tells
+    nothing apart and the lowest val loss over all of them decides.
+
     With no health record at all, the lowest val loss (ties: the earlier), None if none has one.
     """
     if health:
@@ -489,9 +492,10 @@ def recommend(checkpoint_val_loss: Mapping[int, float | None],
                 return found.read_through, -1 if found.understood is None else found.understood
 
             best = max(speaks(step) for step in judged)
-            tied = [step for step in judged if speaks(step) == best]
-            lowest = _lowest_val_loss({step: checkpoint_val_loss[step] for step in tied})
-            return max(tied) if lowest is None else lowest
+            if best[0] > 0 or best[1] > 0:  # health tells them apart; when none speaks at all, it does not
+                tied = [step for step in judged if speaks(step) == best]
+                lowest = _lowest_val_loss({step: checkpoint_val_loss[step] for step in tied})
+                return max(tied) if lowest is None else lowest
     return _lowest_val_loss(checkpoint_val_loss)
 
 
@@ -505,7 +509,7 @@ def recommendation_reason(step: int, checkpoint_val_loss: Mapping[int, float | N
                           health: Mapping[int, HealthSummary] | None = None) -> str:
     """Why `recommend` chose `step`, for people: `reads to the end 11/12, understood 3/12` or `lowest val loss`."""
     found = (health or {}).get(step)
-    if found is not None and any(s in (health or {}) for s in checkpoint_val_loss):
+    if found is not None and (found.read_through > 0 or (found.understood or 0) > 0):
         return f"reads to the end {found.reads_text()}, understood {found.understood_text()}"
     return "lowest val loss"
 
