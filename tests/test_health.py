@@ -224,3 +224,15 @@ def test_a_checkpoint_the_worker_cannot_read_is_reported_not_fatal(tmp_path: Pat
     assert "health of step-00000005.pt failed" in result.stdout
     saved = json.loads((run / "health" / "step-00000005.json").read_text())
     assert saved["step"] == 5 and saved["error"]
+
+
+def test_the_end_is_the_last_letter_not_the_full_stop() -> None:
+    from trainer.text import get_language
+
+    english = get_language("en")
+    ids = english.to_ids("Hello there.")
+    assert english.last_spoken(ids) == len(ids) - 2  # the "e" before the full stop
+    alignment = diagonal(30, len(ids) - 1)  # the peak never reaches the "."
+    alignment = np.concatenate([alignment, np.zeros((30, 1), np.float32)], axis=1)
+    assert not measure(alignment, "Hello there.", 60, 60.0, "gate").reached_end
+    assert measure(alignment, "Hello there.", 60, 60.0, "gate", end_at=english.last_spoken(ids)).reached_end

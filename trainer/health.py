@@ -114,7 +114,7 @@ class Reading:
     """How one free-running rendering of a sentence went."""
 
     text: str
-    reached_end: bool      # the attention peak reached the last character
+    reached_end: bool      # the attention peak reached the last letter (trailing punctuation is silent)
     stopped: bool          # ended (stop token or fallback) before MAX_LENGTH_RATIO x the expected length
     stop: str              # "gate", "attention" or "limit"
     frames: int
@@ -137,11 +137,15 @@ class Reading:
 
 
 def measure(alignment: np.ndarray, text: str, frames: int, expected_frames: float, stop: str,
-            band: float = 0.15) -> Reading:
-    """The measures of one rendering from its attention `[decoder_steps, text_len]`."""
+            band: float = 0.15, end_at: int | None = None) -> Reading:
+    """The measures of one rendering from its attention `[decoder_steps, text_len]`.
+
+    `end_at` is the token that counts as the end of the text: its last letter (`Language.last_spoken`),
+    since trailing punctuation has no sound of its own; by default the last token.
+    """
     steps, n_text = alignment.shape
     peak = alignment.argmax(axis=1) if steps else np.zeros(0, dtype=np.int64)
-    last = n_text - 1
+    last = n_text - 1 if end_at is None else min(end_at, n_text - 1)
     moves = np.diff(peak)
     monotonicity = float((moves >= 0).mean()) if moves.size else 1.0
     furthest = int(peak.max()) if steps else 0
@@ -149,7 +153,7 @@ def measure(alignment: np.ndarray, text: str, frames: int, expected_frames: floa
     visited[peak] = True
     skipped = int((~visited[:furthest + 1]).sum())
     repeated = int(-moves[moves <= -2].sum()) if moves.size else 0
-    along_text = peak / max(1, last)
+    along_text = peak / max(1, n_text - 1)
     along_time = np.arange(steps) / max(1, steps - 1)
     diagonal = float((np.abs(along_text - along_time) <= band).mean()) if steps else 0.0
     ratio = frames / expected_frames if expected_frames > 0 else float("inf")
@@ -290,9 +294,10 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
     for number, text in enumerate(sentences):
         tokens = language.to_ids(text) or [1]
         expected = frames_per_char * len(tokens)
+        end_at = language.last_spoken(tokens)
         result = synthesise(model, tokens, device, config.train.max_decoder_steps,
-                            config.train.stop_after_end_frames, seed=number)
-        reading = measure(result.alignment, text, result.mel.shape[1], expected, result.stop)
+                            config.train.stop_after_end_frames, seed=number, end_at=end_at)
+        reading = measure(result.alignment, text, result.mel.shape[1], expected, result.stop, end_at=end_at)
         audio = vocoder(result.mel)
         wav, alignment = folder / f"{number:02d}.wav", folder / f"{number:02d}.npy"
         atomic_write(alignment, lambda h, a=result.alignment: np.save(h, a))

@@ -589,7 +589,8 @@ class Trainer:
     def _synthesise(self, checkpoint: str) -> None:
         step = self.progress.step
         result = synthesise(self.core, self.alignment_tokens, self.placement.device,
-                            self.config.train.max_decoder_steps, self.config.train.stop_after_end_frames)
+                            self.config.train.max_decoder_steps, self.config.train.stop_after_end_frames,
+                            end_at=self.language.last_spoken(self.alignment_tokens))
         import numpy as np
 
         from trainer.rundir import atomic_write

@@ -24,12 +24,13 @@ class Synthesis:
 
 
 def synthesise(model: torch.nn.Module, token_ids: list[int], device: torch.device,
-               max_steps: int, stop_after_end_frames: int = 0, seed: int = 0) -> Synthesis:
+               max_steps: int, stop_after_end_frames: int = 0, seed: int = 0,
+               end_at: int | None = None) -> Synthesis:
     """Run the model without teacher forcing; leaves the training RNG stream untouched.
 
     torchaudio's `Tacotron2.infer` stops only on the stop token. This loop runs the same decoder
-    step by step and also stops once the attention peak has rested on the last character for
-    `stop_after_end_frames` frames, so an aligned model whose stop token is still weak ends
+    step by step and also stops once the attention peak has rested on the end of the text (from the
+    token `end_at` on: the last letter, by default the last token) for `stop_after_end_frames` frames, so an aligned model whose stop token is still weak ends
     instead of babbling to the limit. `max_steps` counts mel frames. The prenet keeps its dropout
     at inference (as Tacotron2 does); `seed` makes a rendering repeatable.
     """
@@ -39,13 +40,14 @@ def synthesise(model: torch.nn.Module, token_ids: list[int], device: torch.devic
     try:
         with torch.random.fork_rng(devices=devices), torch.no_grad():
             torch.manual_seed(seed)
-            return _free_run(model, token_ids, device, max_steps, stop_after_end_frames)
+            end = len(token_ids) - 1 if end_at is None else end_at
+            return _free_run(model, token_ids, device, max_steps, stop_after_end_frames, end)
     finally:
         model.train(was_training)
 
 
 def _free_run(model: Any, token_ids: list[int], device: torch.device, max_frames: int,
-              stop_after_end_frames: int) -> Synthesis:
+              stop_after_end_frames: int, end_at: int) -> Synthesis:
     decoder = model.decoder
     r = int(decoder.n_frames_per_step)
     tokens = torch.tensor([token_ids], dtype=torch.long, device=device)
@@ -55,7 +57,6 @@ def _free_run(model: Any, token_ids: list[int], device: torch.device, max_frames
     (att_h, att_c, dec_h, dec_c, weights, weights_cum, context,
      processed) = decoder._initialize_decoder_states(memory)
     decoder_input = decoder._get_go_frame(memory)
-    last = len(token_ids) - 1
     rest_steps = -(-stop_after_end_frames // r) if stop_after_end_frames else 0
     max_decoder_steps = max(1, -(-max_frames // r))
     mels, alignments = [], []
@@ -69,7 +70,7 @@ def _free_run(model: Any, token_ids: list[int], device: torch.device, max_frames
         if float(torch.sigmoid(gate.float()).flatten()[0]) > decoder.gate_threshold:
             stop = "gate"
             break
-        resting = resting + 1 if int(weights[0].argmax()) == last else 0
+        resting = resting + 1 if int(weights[0].argmax()) >= end_at else 0
         if rest_steps and resting >= rest_steps:
             stop = "attention"
             break

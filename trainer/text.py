@@ -265,6 +265,14 @@ class Language:
         alphabet = self.alphabet
         return [(i, ch) for i, ch in enumerate(self.clean(text)) if ch not in alphabet]
 
+    def last_spoken(self, ids: list[int]) -> int:
+        """Index of the last letter among symbol ids: trailing punctuation and spaces make no sound.
+
+        Reading "to the end" means reaching it; a stop there is on time (0 if there is no letter).
+        """
+        letters = {i for i, s in enumerate(self.symbols) if s in self.letters}
+        return next((i for i in range(len(ids) - 1, -1, -1) if ids[i] in letters), 0)
+
     def to_ids(self, text: str) -> list[int]:
         """Symbol ids of the cleaned text; characters outside the alphabet are dropped."""
         index = {s: i for i, s in enumerate(self.symbols)}

@@ -26,24 +26,38 @@ def run_foreground(run: RunDir, checkpoint: Path | None = None) -> int:
     """Run the trainer as a child, echoing its output to the terminal and appending it to train.log.
 
     Ctrl-C reaches the child too (same process group), which saves and stops; we only wait.
+    SIGTERM and SIGHUP (a closed tmux pane or SSH session) sent to this process alone are passed
+    on as SIGTERM, so the trainer saves and stops instead of training on with no one reading it.
     """
     from trainer.launch import trainer_command
 
     command = trainer_command(run, checkpoint)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with open(run.log_path, "ab") as log:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, env=_unbuffered_env())
+
+            def pass_on(_signum: int, _frame: object) -> None:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+
+            signal.signal(signal.SIGTERM, pass_on)
+            signal.signal(signal.SIGHUP, pass_on)
             assert process.stdout is not None
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                sys.stdout.buffer.write(line)
-                sys.stdout.flush()
+                try:
+                    sys.stdout.buffer.write(line)
+                    sys.stdout.flush()
+                except OSError:
+                    pass  # the terminal is gone (SIGHUP); train.log still gets every line
             return process.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _unbuffered_env() -> dict[str, str]:
