@@ -210,3 +210,22 @@ def test_resume_from_an_older_checkpoint_overwrites_nothing(tmp_path: Path) -> N
     assert [c.step for c in run.checkpoints()] == [3, 6]
     history = current_history(read_metrics(run.metrics_path))
     assert [r["step"] for r in history if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_to_foreground_voxtop_train_saves_and_stops_the_trainer(tmp_path: Path, signum: int) -> None:
+    """A closed tmux pane (SIGHUP) or a plain kill of `voxtop train` must not orphan the trainer."""
+    from conftest import VOXTOP
+
+    runs = tmp_path / "runs"
+    config = tiny_config(tmp_path, train={"max_steps": 400}, checkpoint={"every_steps": 100})
+    cli = subprocess.Popen([*VOXTOP, "--runs", str(runs), "train", str(config)], cwd=ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    run = Path(wait_for(lambda: runs.is_dir() and next(iter(runs.iterdir()), None)))
+    wait_for(lambda: (run / "metrics.jsonl").exists() and len(records(run, "train")) >= 2)
+    cli.send_signal(signum)  # to the command alone, not its process group
+    assert cli.wait(timeout=120) == 0
+    end = records(run, "end")[-1]
+    assert end["reason"] == "stopped" and json.loads((run / "status.json").read_text())["state"] == "stopped"
+    assert RunDir(run).checkpoints()[-1].step == end["step"] < 400
+    assert "received: saving a checkpoint and stopping" in (run / "train.log").read_text()

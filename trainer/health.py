@@ -368,7 +368,12 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"health of {path.name} failed: {type(exc).__name__}: {exc}")
             step = _step_of(path)
             if step is not None:  # the trainer records it as an event; no worker retries it
-                atomic_write_json(run.health_result_path(step), {"step": step, "error": f"{type(exc).__name__}: {exc}"})
+                try:
+                    run.health_dir.mkdir(parents=True, exist_ok=True)
+                    atomic_write_json(run.health_result_path(step),
+                                      {"step": step, "error": f"{type(exc).__name__}: {exc}"})
+                except OSError as write_error:
+                    _log(f"health: cannot write {run.health_result_path(step)}: {write_error}")
         if args.once:
             return 0
 
