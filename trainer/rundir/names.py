@@ -1,0 +1,43 @@
+"""The names of the run contract: run names, file names inside a run, states and timings."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+RUN_PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+CHECKPOINT_RE = re.compile(r"^step-(\d{8})\.pt$")
+ACTIVE_STATES = ("starting", "running", "stopping")
+FINAL_STATES = ("finished", "stopped", "failed")
+HEARTBEAT_S = 5.0
+STALE_AFTER_S = 60.0
+
+CONFIG_FILE = "config.toml"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+INDEX_FILE = "metrics.index"
+LOG_FILE = "train.log"
+LOCK_FILE = "trainer.lock"
+#: Marks a temp file beside its final name (`.<name>.tmp-<pid>`): never listed, removed on the next start.
+TEMP_MARK = ".tmp-"
+
+
+class RunError(Exception):
+    """A run directory that cannot be used as asked; the message says why and what to do."""
+
+
+def check_run_prefix(prefix: str) -> str:
+    """The prefix if it is a safe run-name part; RunError otherwise."""
+    if not prefix or not RUN_PREFIX_RE.match(prefix) or prefix in (".", ".."):
+        raise RunError(f"run name {prefix!r} is not allowed: use only letters, digits, '.', '_' and '-'")
+    return prefix
+
+
+def new_run_name(prefix: str, now: datetime | None = None) -> str:
+    """`<prefix>_<YYYYmmdd_HHMMSS>`, the name of a new run folder."""
+    return f"{check_run_prefix(prefix)}_{(now or datetime.now()).strftime('%Y%m%d_%H%M%S')}"
+
+
+def step_file_name(step: int, suffix: str) -> str:
+    """`step-00000300.pt`: the name of a per-checkpoint file (checkpoint, alignment, mel, sample, health)."""
+    return f"step-{step:08d}{suffix}"

@@ -1,0 +1,62 @@
+"""The one record parser: what a well-formed metrics record is, and its fields as numbers.
+
+Every reader of metrics.jsonl (the record reader, the numpy column reader, the index's spot
+checks, tails, the trainer's resume) takes a line through `parse_record`, so a line is
+well-formed or malformed for all of them alike. The resume rule (`current_history`) lives
+here too: which records of an earlier session a resume supersedes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+
+def parse_record(line: bytes | str) -> dict[str, Any] | None:
+    """The record on one line of metrics.jsonl, or None when the line is malformed."""
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # junk, or `[[[[...` nested too deep
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("kind"), str) else None
+
+
+def as_float(value: Any) -> float:
+    """A field as float64 for the column arrays: NaN where it is missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def finite(value: Any) -> float | None:
+    """A field that is a finite JSON number, as float; None otherwise (bools are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def current_history(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the run's current history, in file order.
+
+    A trainer killed after its newest checkpoint went on logging steps that its resume
+    repeats; the resume's `start` record (`resumed_from` = S) supersedes every earlier
+    record past step S. Followers apply the same rule as records arrive.
+    """
+    history: list[dict[str, Any]] = []
+    for record in records:
+        resumed_from = resumed_from_step(record)
+        if resumed_from is not None:
+            history = [r for r in history if r.get("step", 0) <= resumed_from]
+        history.append(record)
+    return history
+
+
+def resumed_from_step(record: dict[str, Any]) -> int | None:
+    """S when `record` is a resume's `start` (which supersedes what was logged past S before it), else None."""
+    if record.get("kind") != "start":
+        return None
+    resumed_from = record.get("resumed_from")
+    return resumed_from if isinstance(resumed_from, int) and not isinstance(resumed_from, bool) else None
