@@ -144,7 +144,9 @@ def test_column_reader_agrees_with_the_record_reader(tmp_path: Path) -> None:
         if step % 50 == 0:
             writer.write("val", step, loss=0.5 + step / 1e4, attention_score=None)
     with open(path, "ab") as handle:
-        handle.write(b'{"step": 301, "kind": "train", "loss": NaN, "attention_score": Infinity}\n')
+        handle.write(b'{"step": 301, "kind": "train", "loss": 0.5, "attention_score": Infinity}\n')
+        handle.write(b'{"t": 1, "kind": "train", "step": 301, "loss": NaN}\n')  # malformed: loss not finite
+        handle.write(b'{"t": 1, "kind": "train", "step": 301.0, "loss": 0.5}\n')  # malformed: step not whole
         handle.write(b'{"kind":"train","step":302,"loss":-1e-300,"extra":{"nested":[1,2]}}\n')
         handle.write(b"\x00\x01 junk\n")
         handle.write(b'{"t": 1, "kind": "event", "step": 302, "code": "oom_backoff", "message": "x"}\n')
@@ -162,6 +164,30 @@ def test_column_reader_agrees_with_the_record_reader(tmp_path: Path) -> None:
             assert len(got) == len(want), (kind, name)
             assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(got, want)), (kind, name)
     assert [r["kind"] for r in columns.records] == ["event"]
-    assert fast.malformed == slow.malformed == 1
+    assert fast.malformed == slow.malformed == 3
     assert fast.offset == slow.offset == path.stat().st_size
     assert np.isinf(columns.columns["train"]["attention_score"][300])
+
+
+def test_one_rule_for_malformed_records_in_every_reader(tmp_path: Path) -> None:
+    """A step that is not an integer, or a loss that is not a finite number, is malformed for all readers."""
+    from trainer.rundir import parse_record
+
+    path = tmp_path / "metrics.jsonl"
+    writer = MetricsWriter(path)
+    for step in range(1, 6):
+        writer.write("train", step, loss=1.0 / step, attention_score=0.1)
+    writer.close()
+    bad = [b'{"t": 1, "kind": "train", "step": true, "loss": 0.5}', b'{"t": 1, "kind": "train", "step": "7", "loss": 0.5}',
+           b'{"t": 1, "kind": "train", "step": null, "loss": 0.5}', b'{"t": 1, "kind": "train", "step": 8, "loss": null}',
+           b'{"t": 1, "kind": "train", "step": 8, "loss": Infinity}', b'{"t": 1, "kind": "train", "step": 8, "loss": true}',
+           b'{"t": 1, "kind": "val", "step": 8, "loss": "0.5"}', b'{"t": 1, "kind": "event", "step": 2.5}']
+    with open(path, "ab") as handle:
+        handle.write(b"\n".join(bad) + b"\n")
+    assert all(parse_record(line) is None for line in bad)
+    slow = MetricsReader(path)
+    assert [r["step"] for r in slow.read_new()] == [1, 2, 3, 4, 5] and slow.malformed == len(bad)
+    fast = MetricsReader(path)
+    columns = fast.read_new_columns({"train": ("step", "loss"), "val": ("step", "loss")})
+    assert columns.columns["train"]["step"].tolist() == [1, 2, 3, 4, 5] and len(columns.columns["val"]["step"]) == 0
+    assert fast.malformed == len(bad) and columns.records == []

@@ -13,6 +13,9 @@ from typing import Any
 
 from trainer.rundir.records import as_float, parse_record
 
+#: The fields that decide whether a record is well-formed (records.well_formed), with the bytes their
+#: values may hold: an integer step, a loss written as a number (then checked finite).
+CHECKED_FIELDS = {"step": b"-0123456789", "loss": b"+-.0123456789eE"}
 #: Bytes a reader takes in one block when it catches up on a long file: bounds its memory.
 READ_CHUNK_BYTES = 4 * 2**20
 BLOCK_PAD = 256  # zero bytes after a block, so fixed-width windows never run off its end
@@ -90,11 +93,11 @@ def parse_columns(np: Any, buf: Any, ends: Any, out: MetricsColumns) -> int:
         candidate = shaped & _matches(np, buf, comma_at, f', "kind": "{kind}", "step": '.encode())
         for count in np.unique(comma_count[candidate]).tolist():
             rows = np.flatnonzero(candidate & (comma_count == count))
-            template = parse_record(line_bytes(rows[0]))
-            keys = list(template) if template else []
+            keys = _keys(line_bytes(rows[0]))
             if keys[:3] != ["t", "kind", "step"] or len(keys) != count + 1:
                 continue
-            wanted = sorted((keys.index(name), name) for name in names if name in keys)
+            checked = [name for name in CHECKED_FIELDS if name in keys]  # what makes a record well-formed
+            wanted = sorted((keys.index(name), name) for name in {*names, *checked} if name in keys)
             ok = np.ones(len(rows), dtype=bool)
             value_starts, value_ends = [], []
             for index, name in wanted:
@@ -111,14 +114,22 @@ def parse_columns(np: Any, buf: Any, ends: Any, out: MetricsColumns) -> int:
             rows = rows[ok_index]
             if not len(rows):
                 continue
-            values = None
-            if wanted:
-                values = _gather_numbers(np, buf, np.stack([v[ok_index] for v in value_starts], axis=1),
-                                         np.stack([v[ok_index] for v in value_ends], axis=1))
-                if values is None:
-                    continue
-            part = {"line": (base + rows).astype(np.float64)}
+            value_starts = np.stack([v[ok_index] for v in value_starts], axis=1)
+            value_ends = np.stack([v[ok_index] for v in value_ends], axis=1)
+            values = _gather_numbers(np, buf, value_starts, value_ends)
+            if values is None:
+                continue
             order = [name for _, name in wanted]
+            # the rule of records.well_formed: an integer step, a finite loss; the others go the slow way
+            valid = np.ones(len(rows), dtype=bool)
+            for name in checked:
+                at = order.index(name)
+                valid &= np.isfinite(values[:, at]) & _only(np, buf, value_starts[:, at], value_ends[:, at],
+                                                            CHECKED_FIELDS[name])
+            rows, values = rows[valid], values[valid]
+            if not len(rows):
+                continue
+            part = {"line": (base + rows).astype(np.float64)}
             for name in names:
                 part[name] = values[:, order.index(name)] if name in order else np.full(len(rows), np.nan)
             tail_rows = rows[-out.tail:].tolist() if out.tail else []
@@ -141,6 +152,26 @@ def parse_columns(np: Any, buf: Any, ends: Any, out: MetricsColumns) -> int:
             out.records.append(record)
             out.record_lines.append(base + row)
     return malformed
+
+
+def _keys(line: bytes) -> list[str]:
+    """The keys of the JSON object on `line`, in order ([] when it is not one): a shape's template."""
+    try:
+        decoded = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    return list(decoded) if isinstance(decoded, dict) else []
+
+
+def _only(np: Any, buf: Any, value_starts: Any, value_ends: Any, allowed: bytes) -> Any:
+    """Per value buf[start:end], whether every byte of it is one of `allowed`."""
+    lengths = value_ends - value_starts
+    width = -(-(int(lengths.max()) if len(lengths) else 1) // 8) * 8 or 8
+    table = np.zeros(256, dtype=bool)
+    table[np.frombuffer(allowed, dtype=np.uint8)] = True
+    text = _windows(np, buf, value_starts, width)
+    inside = np.arange(width) < lengths[:, None]
+    return np.all(table[text] | ~inside, axis=1)
 
 
 def _windows(np: Any, buf: Any, at: Any, width: int) -> Any:
@@ -194,7 +225,7 @@ def _gather_numbers(np: Any, buf: Any, value_starts: Any, value_ends: Any) -> An
         return None
     try:
         array = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return array.reshape(value_starts.shape) if array.ndim == 1 else None
 

@@ -67,14 +67,15 @@ def _same_number(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b))
 
 
-def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> int | None:
-    """Take the lines metrics.index covers from it into `out`; the byte offset after them, or None.
+def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> tuple[int, int] | None:
+    """Take the lines metrics.index covers from it into `out`: (byte offset after them, malformed lines), or None.
 
     Only the rows that cover the file from its first byte without a gap are taken (a
     line written by someone else, or junk, ends the covered part there); spot checks of
     nine lines spread over that part that disagree with their rows make the whole index
     unused (the file is parsed instead). Records other than the chart kinds and the
-    newest lines of each chart kind are read by their offsets.
+    newest lines of each chart kind are read by their offsets, and so is a chart row whose
+    step is not a whole number or whose loss is not finite, for `parse_record` to judge.
     """
     try:
         raw = index_path(metrics_path).read_bytes()
@@ -115,8 +116,13 @@ def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> i
             if record is None:
                 return None  # not the line the row says: trust none of it
             others.append((i, record))
+        steps = rows["step"]
+        suspect = (rows["kind"] != 0) & ~(np.isfinite(steps) & (steps == np.floor(steps)) & np.isfinite(rows["loss"]))
+        dropped = [i for i in np.flatnonzero(suspect).tolist() if parse_record(line(i)) is None]
         for kind, names in out.fields.items():
             picked = np.flatnonzero(rows["kind"] == INDEX_KINDS[kind])
+            if dropped:
+                picked = np.setdiff1d(picked, np.asarray(dropped, dtype=picked.dtype), assume_unique=True)
             part = {"line": picked.astype(np.float64)}
             part.update({name: rows[name][picked].astype(np.float64) for name in names})
             tail_rows = picked[-out.tail:].tolist() if out.tail else []
@@ -125,4 +131,4 @@ def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> i
         out.records.append(record)
         out.record_lines.append(i)
     out.lines = n
-    return int(ends[-1])
+    return int(ends[-1]), len(dropped)

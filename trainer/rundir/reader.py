@@ -77,7 +77,8 @@ class MetricsReader:
         if self.offset == 0 and not self._partial and index_covers(fields):
             covered = read_index(np, self.path, size, result)
             if covered is not None:
-                self.offset = covered
+                self.offset, dropped = covered
+                self.malformed += dropped
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             while self.offset < size:

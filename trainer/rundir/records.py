@@ -1,8 +1,9 @@
 """The one record parser: what a well-formed metrics record is, and its fields as numbers.
 
-Every reader of metrics.jsonl (the record reader, the numpy column reader, the index's spot
-checks, tails, the trainer's resume) takes a line through `parse_record`, so a line is
-well-formed or malformed for all of them alike. The resume rule (`current_history`) lives
+Every reader of metrics.jsonl (the record reader, the numpy column reader, the index, tails,
+the trainer's resume) follows `parse_record`, so a line is well-formed or malformed for all
+of them alike: a JSON object with a string `kind`, an integer `step` and, if it has a
+`loss`, a finite one; anything else is counted and skipped. The resume rule (`current_history`) lives
 here too: which records of an earlier session a resume supersedes.
 """
 
@@ -14,19 +15,30 @@ from typing import Any, Iterable
 
 
 def parse_record(line: bytes | str) -> dict[str, Any] | None:
-    """The record on one line of metrics.jsonl, or None when the line is malformed."""
+    """The record on one line of metrics.jsonl, or None when the line is malformed (`well_formed`)."""
     try:
         record = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError):  # junk, or `[[[[...` nested too deep
         return None
-    return record if isinstance(record, dict) and isinstance(record.get("kind"), str) else None
+    return record if well_formed(record) else None
+
+
+def well_formed(record: Any) -> bool:
+    """Whether a decoded line is a record: an object with a string `kind`, an integer `step`
+    and, when it has a `loss`, a finite number there (the trainer never logs another)."""
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return False
+    step = record.get("step")
+    if isinstance(step, bool) or not isinstance(step, int):
+        return False
+    return "loss" not in record or finite(record["loss"]) is not None
 
 
 def as_float(value: Any) -> float:
     """A field as float64 for the column arrays: NaN where it is missing or not a number."""
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return float("nan")
 
 
