@@ -18,11 +18,12 @@ from typing import Any, Callable
 import numpy as np
 
 from trainer.health_records import HealthSummary, parse_health
-from trainer.rundir import MetricsColumns, MetricsReader, RunDir, read_tail
+from trainer.rundir import MetricsColumns, MetricsReader, RunDir, read_tail, resumed_from_step
+from trainer.rundir import as_float as _number
 from tui.series import Series, rate_per_s
 
 LOG_TAIL_BYTES = 16_384
-RATE_WINDOW = 50  # train records used for the step rate (speed and ETA)
+RATE_WINDOW = 2  # train records kept for the step rate: the newest logged interval, as train.log's s/it
 #: The numbers the charts need, read as arrays (no Python object per train record).
 CHART_FIELDS = {"train": ("step", "loss", "attention_score"), "val": ("step", "loss", "attention_score")}
 
@@ -97,8 +98,8 @@ class RunHistory:
         before it, as `trainer.rundir.current_history` reads it.
         """
         starts = [line for line, r in zip(new.record_lines, new.records) if r.get("kind") == "start"]
-        resumes = [(line, r["resumed_from"]) for line, r in zip(new.record_lines, new.records)
-                   if r.get("kind") == "start" and isinstance(r.get("resumed_from"), int)]
+        resumes = [(line, resumed_from_step(r)) for line, r in zip(new.record_lines, new.records)
+                   if resumed_from_step(r) is not None]
         if resumes:
             self._add_segments(new, resumes)
         else:
@@ -146,22 +147,15 @@ class RunHistory:
             self.alignment = None
 
     def steps_per_s(self) -> float | None:
-        """Steps per second over the newest train records; with only one since the (re)start,
-        from the `start` record to it, so the ETA shows from the first logged step."""
-        times = list(self.train_times)
+        """Steps per second over the newest logged interval, train.log's `s/it` rule: between the two
+        newest train records, or from the `start` record to the first one after it."""
+        times = list(self.train_times)[-2:]
         if len(times) == 1 and self.start is not None:
             times.insert(0, (_number(self.start.get("t")), _number(self.start.get("step"))))
         if len(times) < 2 or not np.isfinite(np.asarray(times, dtype=np.float64)).all():
             return None
         points = np.asarray(times, dtype=np.float64)
         return rate_per_s(points[:, 0], points[:, 1])
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def read_log_tail(path: Path, max_lines: int = 200, max_bytes: int = LOG_TAIL_BYTES) -> list[str]:

@@ -186,6 +186,19 @@ def progress_text(view: MonitorView, width: int) -> str:
     return f"step {view.step}{rate}"
 
 
+def _number(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else default
+
+
+def heartbeat_rate(start: dict[str, Any] | None, status: dict[str, Any]) -> float | None:
+    """Steps per second from the `start` record to the newest status heartbeat: a rate before the first log line."""
+    if start is None:
+        return None
+    elapsed = _number(status.get("updated_at"), 0.0) - _number(start.get("t"), math.inf)
+    steps = _number(status.get("step"), 0.0) - _number(start.get("step"), math.inf)
+    return steps / elapsed if elapsed > 0 and steps > 0 else None
+
+
 class MonitorModel:
     """Follows one run and builds views for given chart widths, smoothing and picture kind."""
 
@@ -318,9 +331,12 @@ class MonitorModel:
         last_train = history.last_train or {}
         step = int(max(float(status.get("step") or 0), float(last_train.get("step") or 0)))
         total = int(status.get("total_steps") or 0)
-        rate = history.steps_per_s()
+        rate, logged_step = history.steps_per_s(), _number(last_train.get("step"), step)
+        if rate is None:  # no interval logged since the (re)start: from the start record to the heartbeat
+            rate, logged_step = heartbeat_rate(history.start, status), step
         state = self.follower.state
-        eta = (total - step) / rate if rate and total > step and state in ACTIVE_STATES else None
+        # train.log's ETA: the logged interval's rate times the steps left after the newest log line
+        eta = (total - logged_step) / rate if rate and total > logged_step and state in ACTIVE_STATES else None
         loss, attention = self._charts_for(loss_width, attention_width, smoothing, force)
         picture, picture_title = self._picture_for(picture_kind)
         events = [format_event(r) for r in list(history.events)[-20:]]
