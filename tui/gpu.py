@@ -19,6 +19,8 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 HISTORY_S = 300.0
 """How far back the history charts reach (seconds)."""
+HOLD_S = 10.0
+"""How long a chart column without a sample shows the previous one: twice the slowest sampling (5 s)."""
 
 NVML_ERROR_DRIVER_NOT_LOADED = 9
 NVML_ERROR_LIBRARY_NOT_FOUND = 12
@@ -410,12 +412,18 @@ class History:
 
 
 def bin_series(points: Sequence[tuple[float, float]], now: float, window_s: float,
-               columns: int) -> list[float | None]:
-    """`columns` buckets covering the last `window_s` seconds, newest right; each the max of its points."""
+               columns: int, hold_s: float = HOLD_S) -> list[float | None]:
+    """`columns` buckets covering the last `window_s` seconds, newest right; each the max of its points.
+
+    A bucket narrower than the sampling interval (5 min over 70 columns is 4.3 s; the host is
+    sampled every 5 s) may get no point: it holds the previous point's value for up to `hold_s`,
+    so a steady load draws as a solid bar. A longer gap (nothing was sampling) stays empty.
+    """
     buckets: list[float | None] = [None] * max(columns, 0)
     if columns <= 0 or window_s <= 0:
         return buckets
     bucket_s = window_s / columns
+    placed: list[tuple[int, float, float]] = []
     for t, value in points:
         age = max(0.0, now - t)
         if age >= window_s:
@@ -423,7 +431,16 @@ def bin_series(points: Sequence[tuple[float, float]], now: float, window_s: floa
         column = columns - 1 - min(columns - 1, int(age / bucket_s))
         current = buckets[column]
         buckets[column] = value if current is None else max(current, value)
-    return buckets
+        placed.append((column, t, value))
+    held = list(buckets)
+    for column, t, value in placed:
+        following = column + 1
+        while (following < columns and buckets[following] is None
+               and now - window_s + following * bucket_s - t < hold_s):
+            current = held[following]
+            held[following] = value if current is None else max(current, value)
+            following += 1
+    return held
 
 
 # --- the app's feed -----------------------------------------------------------------------

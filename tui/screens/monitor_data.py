@@ -84,17 +84,19 @@ def smoothing_step(current: float, direction: int) -> float:
     return SMOOTHING_STEPS[index]
 
 
-def _line(label: str, steps: np.ndarray, values: np.ndarray, width: int, marker: str) -> ChartLine:
+def _line(label: str, steps: np.ndarray, values: np.ndarray, width: int, marker: str,
+          connect: bool = True) -> ChartLine:
     steps, values = downsample_minmax(steps, values, max(8, width))
-    return ChartLine(label, np.asarray(steps), np.asarray(values), marker)
+    return ChartLine(label, np.asarray(steps), np.asarray(values), marker, connect)
 
 
 def chart_spec(title: str, train: Series, val: Series, smoothing: float, width: int,
                clamp: tuple[float, float] | None = None, smoother: IncrementalEma | None = None) -> ChartSpec:
-    """Train (smoothed) and val lines, downsampled to `width`, y-range from the 5th-95th percentile."""
+    """Train (smoothed) as a line and val as points, downsampled to `width`, y-range from the 5th-95th
+    percentile. Val points are not joined: plotext joins two far points with a staircase of `•`."""
     smoothed = (smoother or IncrementalEma()).of(train, smoothing)
     lines = [_line("train", train.steps, smoothed, width, "braille"),
-             _line("val", val.steps, val.values, width, "•")]
+             _line("val", val.steps, val.values, width, "•", connect=False)]
     limits = y_range(lines[0].values, lines[1].values)
     if limits is not None and clamp is not None:
         limits = (max(clamp[0], limits[0]), min(clamp[1], limits[1]))
