@@ -264,7 +264,7 @@ def test_trainer_processes_are_marked_and_listed_first() -> None:
     assert rows[1][:6] == ("", str(OTHER_PID), "bob", "0", "700 MiB", "C+G")
     unmarked = mark_processes(reading, None)
     assert not any(p.own for p in unmarked.processes)
-    assert process_row(GpuProcess(1, 7, None))[2:] == ("n/a", "1", "n/a", "C", "n/a")
+    assert process_row(GpuProcess(1, 7, None))[2:] == ("n/a", "1", "n/a", "C", "n/a", "n/a")
 
 
 def test_descendants_and_process_group_of_the_launcher_count_as_the_trainer() -> None:

@@ -68,6 +68,13 @@ class GpuProcess:
     user: str | None = None
     command: str | None = None
     own: bool = False
+    cpu_pct: float | None = None
+    """The process's CPU use like `top` (100 = one core busy), None until measured twice."""
+
+    @property
+    def on_cpu(self) -> bool:
+        """A trainer on no GPU: `gpu_index` is -1 and `mem_mb` is its resident RAM."""
+        return self.gpu_index < 0
 
 
 @dataclass(frozen=True)
@@ -373,6 +380,51 @@ def mark_processes(reading: Reading, trainer: TrainerProcesses | None) -> Readin
     return replace(reading, processes=tuple(processes))
 
 
+class ProcessMeter:
+    """CPU % and RAM of given processes; keeps each psutil.Process, whose CPU % compares with its previous read."""
+
+    def __init__(self) -> None:
+        self._processes: dict[int, Any] = {}
+
+    def measure(self, pids: Sequence[int] | frozenset[int]) -> dict[int, tuple[float | None, float | None]]:
+        """pid -> (CPU %, resident MiB) of the processes still alive; CPU % is None on a pid's first read."""
+        try:
+            import psutil
+        except ImportError:
+            return {}
+        found: dict[int, tuple[float | None, float | None]] = {}
+        kept: dict[int, Any] = {}
+        for pid in pids:
+            process = self._processes.get(pid)
+            first = process is None
+            try:
+                if process is None:
+                    process = psutil.Process(pid)
+                cpu = process.cpu_percent(interval=None)
+                rss_mb = process.memory_info().rss / 2**20
+            except Exception:  # gone, or not ours to read
+                continue
+            kept[pid] = process
+            found[pid] = (None if first else float(cpu), float(rss_mb))
+        self._processes = kept
+        return found
+
+
+def with_cpu_processes(reading: Reading, trainer: TrainerProcesses | None, meter: ProcessMeter) -> Reading:
+    """`reading` with each process's CPU %, and the trainer's processes on no GPU listed as CPU rows."""
+    gpu_pids = {p.pid for p in reading.processes}
+    cpu_pids = sorted(trainer.pids - gpu_pids) if trainer is not None else []
+    loads = meter.measure(sorted(gpu_pids | set(cpu_pids)))
+    processes = [replace(p, cpu_pct=loads.get(p.pid, (None, None))[0]) for p in reading.processes]
+    for pid in cpu_pids:
+        if pid not in loads:
+            continue
+        user, command = describe_process(pid)
+        cpu_pct, rss_mb = loads[pid]
+        processes.append(GpuProcess(-1, pid, rss_mb, "CPU", user, command, cpu_pct=cpu_pct))
+    return replace(reading, processes=tuple(processes))
+
+
 # --- history ------------------------------------------------------------------------------
 
 
@@ -467,10 +519,12 @@ class GpuFeed:
         self._sampler: Any = None
         self._clock = clock
         self._lock = threading.Lock()
+        self._meter = ProcessMeter()
         self.history = History(window_s)
 
     def sample(self, trainer: TrainerProcesses | None = None) -> GpuSnapshot:
-        """Read once, add to the history, mark `trainer`'s processes."""
+        """Read once, add to the history, mark `trainer`'s processes (listed with their CPU and RAM
+        when they hold no GPU: a trainer on the CPU)."""
         with self._lock:
             try:
                 if self._sampler is None:
@@ -481,4 +535,5 @@ class GpuFeed:
             now = self._clock()
             self.history.record(reading, now)
             history = self.history.snapshot()
+            reading = with_cpu_processes(reading, trainer, self._meter)
         return GpuSnapshot(mark_processes(reading, trainer), history, now)

@@ -26,7 +26,7 @@ from tui.widgets.gpu_panel import card_lines, host_lines, process_row
 from tui.widgets.tables import fill_table
 
 PROCESS_COLUMNS = (("run", "mark"), ("pid", "pid"), ("user", "user"), ("gpu", "gpu"), ("mem", "mem"),
-                   ("type", "type"), ("command", "command"))
+                   ("type", "type"), ("cpu", "cpu"), ("command", "command"))
 
 
 class GpuCards(Widget):
@@ -140,6 +140,8 @@ class GpuScreen(Screen[None]):
                 table.move_cursor(row=min(cursor, len(rows) - 1))
         own = sum(1 for p in processes if p.own)
         title = f"processes: {len(processes)}" if processes else "processes: none on any GPU"
+        if any(p.on_cpu for p in processes):
+            title += ", the trainer on the CPU"
         table.border_title = title + (f" ({own} of this run)" if own else "")
 
     def action_back(self) -> None:

@@ -74,12 +74,14 @@ def _gib(mb: float | None) -> str:
 
 
 def process_row(process: GpuProcess, command_width: int = 60) -> tuple[str, ...]:
-    """Table cells of one GPU process; the run's own trainer marked "* voxtop"."""
+    """Table cells of one process: GPU, GPU memory, kind, CPU %; a trainer on no GPU with its RAM;
+    the run's own trainer marked "* voxtop"."""
     command = process.command if process.command is not None else NA
     if cell_len(command) > command_width:
         command = command[:max(command_width - 1, 0)] + "…"
-    return ("* voxtop" if process.own else "", str(process.pid), process.user or NA, str(process.gpu_index),
-            NA if process.mem_mb is None else f"{process.mem_mb:.0f} MiB", process.kind, command)
+    mem = NA if process.mem_mb is None else f"{process.mem_mb:.0f} MiB" + (" RAM" if process.on_cpu else "")
+    return ("* voxtop" if process.own else "", str(process.pid), process.user or NA,
+            "-" if process.on_cpu else str(process.gpu_index), mem, process.kind, _pct(process.cpu_pct), command)
 
 
 # --- charts -------------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def compact_lines(snapshot: GpuSnapshot, width: int) -> list[str]:
         line = _fit([f"GPU{gpu.index} {fields['util']:>4}", f"{_gib(gpu.mem_used_mb)}/{_gib(gpu.mem_total_mb)}G",
                      fields["temp"], power], width)
         lines.append(_with_spark(line, snapshot, f"gpu{gpu.index}.util", width))
-    own = [p for p in reading.processes if p.own]
+    own = [p for p in reading.processes if p.own and not p.on_cpu]
     if own:
         own_mb = sum(p.mem_mb or 0.0 for p in own)
         lines.append(f"this run: {_gib(own_mb)}G in {len(own)} process{'es' if len(own) > 1 else ''}")
