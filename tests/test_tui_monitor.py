@@ -26,7 +26,7 @@ async def test_shows_progress_charts_picture_checkpoints_log_and_events(tmp_path
     app = create_app(tmp_path, tmp_path, gpu_sampler=FakeSampler)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_monitor(pilot, fake.run)
-        assert "demo_20231114_221320 · RUNNING · world 1 · epoch 0" in text(screen, "#mon-title")
+        assert "demo_20231114_221320 · RUNNING · epoch 0 · verdict:" in text(screen, "#mon-title")
         assert "40% step 400/1000 · ETA 0:00:30 · 20.00 steps/s" in text(screen, "#mon-progress")
         assert screen.query_one("#loss").lines and screen.query_one("#attention").lines
         assert "alignment · step 400" in screen.query_one("#picture").border_title

@@ -27,9 +27,9 @@ async def test_table_lists_runs_with_state_progress_and_losses(tmp_path: Path, u
         second = cells(app, 1)
         assert second[:3] == ["demo_20231114_221320", "running", "400/1000"]
         assert second[4] == "0.422" and second[6] == "0.70" and second[7] == "11-14 22:13"
-        fake.release()  # the trainer dies: the next refresh says stale
+        fake.release()  # the trainer dies: the next refresh says it is not responding
         await app.screen.run_action("refresh")
-        await wait_for(pilot, lambda: cells(app, 1)[1] == "stale")
+        await wait_for(pilot, lambda: cells(app, 1)[1] == "not responding")
 
 
 @sync

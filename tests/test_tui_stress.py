@@ -138,7 +138,7 @@ async def test_an_unreadable_run_file_is_a_message(tmp_path: Path, which: str, h
             table = app.screen.query_one("#runs", DataTable)
             await wait_for(pilot, lambda: table.row_count == 1)  # listed, not hiding the others
             state = str(table.get_row_at(0)[1])
-            assert state in ("stale", "unknown", "unreadable"), state
+            assert state in ("not responding", "unknown", "unreadable"), state
             app.call_later(app.open_monitor, fake.run)
             await wait_for(pilot, lambda: type(app.screen).__name__ == "MonitorScreen")
             await pilot.pause(0.5)

@@ -25,11 +25,17 @@ class Launcher:
         return prepare_run(runs_root, config, name)
 
     def start(self, run: Any, checkpoint: Path | None = None) -> None:
-        """Start the trainer detached; a thread reaps it when it ends, so a killed trainer leaves no zombie."""
+        """Start the trainer detached; a thread reaps it when it ends, so a killed trainer leaves no zombie
+        and its end by a signal is written in train.log."""
         from trainer.launch import start_detached
+        from tui.lognote import note_exit
 
         process = start_detached(run, checkpoint)
-        threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
+
+        def reap() -> None:
+            note_exit(run, process.pid, process.wait())  # a killed trainer cannot say so in train.log itself
+
+        threading.Thread(target=reap, name=f"reap-{process.pid}", daemon=True).start()
 
     def stop(self, run: Any, kill: bool = False) -> bool:
         from trainer.launch import stop

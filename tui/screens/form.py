@@ -135,6 +135,23 @@ def read_editor(info: FieldInfo, editor: Widget) -> Any:
     return parse_text(info, editor.value)
 
 
+UNIT_WORDS = {"min": "minutes", "s": "seconds"}
+
+
+def field_label(info: FieldInfo) -> str:
+    """The label with its unit, said once: `Max steps`, not `Max steps (steps)`; `Checkpoint every (minutes)`,
+    not `Checkpoint every (time) (min)`."""
+    label, unit = info.label, info.unit
+    if not unit:
+        return label
+    words = UNIT_WORDS.get(unit, unit)
+    if label.endswith("(time)"):
+        return f"{label[:-len('(time)')].rstrip()} ({words})"
+    if label.split()[-1].lower() in (unit.lower(), words.lower()):
+        return label
+    return f"{label} ({unit})"
+
+
 class FieldRow(Vertical):
     """Label (with unit), editor, and a line for its error message."""
 
@@ -155,9 +172,8 @@ class FieldRow(Vertical):
         self.error_message: str | None = None
 
     def compose(self) -> Any:
-        unit = f" ({self.info.unit})" if self.info.unit else ""
         with Horizontal():
-            yield Label(f"{self.info.label}{unit}")
+            yield Label(field_label(self.info))
             yield make_editor(self.info, self.value)
         yield Static("", classes="error -empty", markup=False)
 

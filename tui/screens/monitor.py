@@ -20,8 +20,10 @@ from textual.widgets import Footer, Static
 from trainer.rundir import ACTIVE_STATES, RunDir
 from tui.follow import CheckpointWatcher
 from tui.gpu import run_trainer
+from tui.lognote import note_in_log
 from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
-from tui.screens.monitor_data import DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step
+from tui.screens.monitor_data import (DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step,
+                                      title_text)
 from tui.widgets.checkpoint_table import CheckpointTable
 from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.health_line import HealthLine
@@ -30,6 +32,7 @@ from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
 
 TRAINER_RECHECK_S = 15.0  # how often the GPU panel looks for new trainer child processes
+NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
 HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
 
 
@@ -47,7 +50,7 @@ class MonitorScreen(Screen[None]):
     """Follows one run; redraws only when `MonitorModel.update` reports new data."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
+        Binding("escape", "back", "Back", show=False),  # the footer keeps its 80 columns for the run's keys
         Binding("left_square_bracket", "smoothing(-1)", "Smooth-", show=False),
         Binding("right_square_bracket", "smoothing(1)", "Smooth+", show=False),
         Binding("m", "toggle_picture", "Mel/Align"),
@@ -74,6 +77,8 @@ class MonitorScreen(Screen[None]):
         self._host_only = False  # the last GPU sample found no GPU
         self._sampled_at = -HOST_ONLY_REFRESH_S
         self._trainer: tuple[Any, float, Any] | None = None  # (status key, when, TrainerProcesses)
+        self.asked: str | None = None
+        """"stop" or "kill" once the user asked the trainer to end, so the title says so at once."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
@@ -88,7 +93,7 @@ class MonitorScreen(Screen[None]):
             yield LogTail(id="log")
             with Vertical(id="mon-side"):
                 yield GpuPanel(id="gpu")
-                yield Static("no events", id="events", markup=False)
+                yield LogTail("no events", id="events")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -131,6 +136,9 @@ class MonitorScreen(Screen[None]):
         self.refresh_view()
 
     def on_resize(self) -> None:
+        # below 100 columns the right-hand panels (picture, checkpoint table) get half the width, so the
+        # table's step, val loss, reads, heard and tags fit at 80 columns
+        self.query_one("#mon-grid").styles.grid_columns = "1fr 1fr" if self.size.width < NARROW_COLUMNS else "3fr 2fr"
         self._show_health()
         self.call_after_refresh(self.refresh_view)
 
@@ -140,12 +148,11 @@ class MonitorScreen(Screen[None]):
         view: MonitorView = message.view
         previous, self.view = self.view, view
         self.updates += 1
-        world = f" · world {view.world_size}" if view.world_size else ""
-        title = f"{view.name} · {view.state.upper()}{world} · epoch {view.epoch} · verdict: {view.verdict}"
-        if view.error:
-            title += f"\nerror: {view.error}"
+        if self.asked is not None and (previous is not None and previous.state not in ACTIVE_STATES
+                                       and view.state in ACTIVE_STATES):
+            self.asked = None  # resumed since: a new trainer
         progress = self.query_one("#mon-progress", ProgressLine)
-        self._set_text("#mon-title", title)
+        self._set_text("#mon-title", title_text(view, self.asked))
         progress.text = progress_text(view, progress.content_size.width or 78)
         for widget_id, spec in (("loss", view.loss), ("attention", view.attention)):
             if previous is None or spec is not getattr(previous, widget_id):
@@ -169,7 +176,7 @@ class MonitorScreen(Screen[None]):
         events = list(view.events[-6:]) or ["no events"]
         if view.malformed:
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
-        self._set_text("#events", "\n".join(events))
+        self.query_one("#events", LogTail).show(events)
 
     def _show_health(self) -> None:
         """The newest health record, with one recognised sentence below it (two on a tall screen)."""
@@ -255,7 +262,14 @@ class MonitorScreen(Screen[None]):
         question = (f"Kill the trainer of {self.run.name} now?\nProgress since the last checkpoint "
                     "is lost." if kill else
                     f"Stop {self.run.name}?\nThe trainer saves a checkpoint, then exits.")
-        self.app.push_screen(ConfirmScreen(question), lambda yes: self._stop(kill) if yes else None)
+        self.app.push_screen(ConfirmScreen(question), lambda yes: self._ask_stop(kill) if yes else None)
+
+    def _ask_stop(self, kill: bool) -> None:
+        """Say at once what happens next, then signal the trainer in a worker."""
+        self.asked = "kill" if kill else "stop"
+        if self.view is not None:
+            self._set_text("#mon-title", title_text(self.view, self.asked))
+        self._stop(kill)
 
     @work(thread=True, exclusive=True, group="control")
     def _stop(self, kill: bool) -> None:
@@ -266,9 +280,14 @@ class MonitorScreen(Screen[None]):
             return
         if not signalled:
             self.post_message(ActionFailed("no live trainer to signal (it may have just ended)"))
-        else:
-            self.post_message(ActionDone("killed the trainer" if kill else
-                                         "asked the trainer to save a checkpoint and stop"))
+            return
+        if kill:
+            pid = (self.model.follower.status or {}).get("pid")
+            note_in_log(self.run, f"voxtop: killed the trainer (pid {pid}) from the Monitor; progress since "
+                                  "the last checkpoint is lost", pid if isinstance(pid, int) else None)
+        self.post_message(ActionDone("killed the trainer" if kill else
+                                     "asked the trainer to save a checkpoint and stop: it finishes its step, "
+                                     "then saves"))
 
     def action_resume(self) -> None:
         if self._state() in ACTIVE_STATES:

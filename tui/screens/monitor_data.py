@@ -12,6 +12,7 @@ skip them.
 from __future__ import annotations
 
 import math
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from trainer.health_records import HealthSummary
 from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir
 from tui.follow import RunFollower
 from tui.run_analysis import LiveAnalysis, checkpoint_tags, detector_config
+from tui.states import state_word
 from tui.series import IncrementalEma, Series, downsample_minmax, y_range
 from tui.summary import format_eta
 from tui.widgets.line_chart import ChartLine
@@ -75,6 +77,10 @@ class MonitorView:
     health: HealthSummary | None = None
     """The newest checked checkpoint's health (its file may be gone), None for none yet."""
     extra: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    """status.json as last read (pid, host, heartbeat), for what the title says about the trainer."""
+    ended: bool = False
+    """The run wrote its `end` record: a trainer that stopped without one was killed or crashed."""
 
 
 def smoothing_step(current: float, direction: int) -> float:
@@ -168,6 +174,45 @@ def verdict_text(analysis: dict[str, Any], events: Any) -> str:
         return "-"
     name, onset = str(verdict.get("verdict")), verdict.get("onset_step")
     return f"overtraining since step {onset}" if name == "overtraining" and onset is not None else name
+
+
+def title_text(view: MonitorView, asked: str | None = None) -> str:
+    """The Monitor's title: run, state, epoch and verdict; then a line on what the trainer is doing
+    (stopping, killed, gone) or its error. `asked` is "stop" or "kill" once the user asked for it."""
+    live = view.state in ACTIVE_STATES
+    state = state_word(view.state)
+    if asked == "stop" and view.state in ("starting", "running"):
+        state = "stopping"  # the trainer says so itself after its current step; say it at once
+    processes = f" · {view.world_size} processes" if (view.world_size or 1) > 1 else ""
+    verdict = f"verdict: {view.verdict}" if live else f"last verdict: {view.verdict}"
+    title = f"{view.name} · {state.upper()}{processes} · epoch {view.epoch} · {verdict}"
+    detail = _state_detail(view, asked)
+    if detail:
+        title += "\n" + detail
+    return title
+
+
+def _state_detail(view: MonitorView, asked: str | None) -> str | None:
+    newest = view.checkpoints[-1].step if view.checkpoints else None
+    saved = f"checkpoints up to step {newest} are safe (r: resume)" if newest is not None else "no checkpoint was saved"
+    if view.state in ("starting", "running") and asked == "stop":
+        return "stopping: the trainer finishes its step, then saves a checkpoint…"
+    if view.state == "stopping":
+        if newest is not None and newest >= view.step:
+            return f"stopping: checkpoint saved at step {newest}; checking its read-through health, then exiting…"
+        return f"stopping: saving a checkpoint at step {view.step}…"
+    if view.state == "stale" and not view.ended:
+        pid, host = view.status.get("pid"), view.status.get("host")
+        who = f"the trainer (pid {pid})" if pid else "the trainer"
+        if host and host != socket.gethostname():
+            heartbeat = float(view.status.get("updated_at") or 0)
+            since = time.strftime("%H:%M:%S", time.localtime(heartbeat)) if heartbeat else "?"
+            return f"{who} on {host} has written nothing since {since}: stopped, or the host is down; {saved}"
+        how = "killed from here" if asked == "kill" else "killed or crashed"
+        return f"{who} is gone ({how}) after step {view.step}, without a final save; {saved}"
+    if view.error:
+        return f"error: {view.error}"
+    return None
 
 
 def format_event(record: dict[str, Any]) -> str:
@@ -344,6 +389,10 @@ class MonitorModel:
         events = [format_event(r) for r in list(history.events)[-20:]]
         if history.end is not None:
             events.append(f"end: {history.end.get('reason', '?')} at step {history.end.get('step', '?')}")
+        elif state == "stale":
+            heartbeat = float(status.get("updated_at") or 0)
+            stamp = time.strftime("%H:%M:%S", time.localtime(heartbeat)) if heartbeat else "--:--:--"
+            events.append(f"{stamp} error trainer_gone: no end record after step {step} (killed or crashed)")
         checkpoints, tags, records, checked = self._table_for()
         start = history.start or {}
         analysis = self.analysis.result
@@ -359,4 +408,5 @@ class MonitorModel:
             error=status.get("error") if state in ("failed", "stale") else None,
             verdict=verdict_text(analysis, history.events), malformed=self.follower.malformed,
             analysis=analysis, checkpoint_health=checked,
-            health=history.health[max(history.health)] if history.health else None)
+            health=history.health[max(history.health)] if history.health else None,
+            status=dict(status), ended=history.end is not None)

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from trainer.rundir import ACTIVE_STATES, RunDir, inside, list_runs
 from tui.messages import ActionDone, ActionFailed, RunLaunched, RunsListed
+from tui.states import state_word
 from tui.summary import RunSummary, RunsIndex
 from tui.widgets.tables import fill_table
 
@@ -30,7 +31,7 @@ def summary_row(summary: RunSummary) -> tuple[str, ...]:
     step = f"{summary.step}/{summary.total_steps}" if summary.total_steps else str(summary.step)
     started = (time.strftime("%m-%d %H:%M", time.localtime(summary.started_at))
                if summary.started_at else "-")
-    return (summary.name, summary.state, step, str(summary.epoch), _loss(summary.train_loss),
+    return (summary.name, state_word(summary.state), step, str(summary.epoch), _loss(summary.train_loss),
             _loss(summary.val_loss), _loss(summary.attention, 2), started)
 
 
@@ -141,7 +142,7 @@ class RunsScreen(Screen[None]):
         elif summary is None:
             detail.update("")
         elif summary.error:
-            detail.update(f"{summary.name}: {summary.state}: {summary.error}")
+            detail.update(f"{summary.name}: {state_word(summary.state)}: {summary.error}")
         else:
             detail.update(f"{summary.path} · {summary.checkpoints} checkpoint(s)")
 

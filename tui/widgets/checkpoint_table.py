@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from rich.cells import cell_len
 from textual.widgets import DataTable
 
 from trainer.health_records import HealthSummary
@@ -20,6 +21,7 @@ from tui.widgets.tables import fill_table
 COLUMNS = (("step", "step"), ("val loss", "val"), ("reads", "reads"), ("heard", "heard"), ("tags", "tags"),
            ("written", "written"), ("size", "size"))
 PENDING = "…"  # a live run's checkpoint whose health is not computed yet
+DROPPED_WHEN_NARROW = (5, 6)  # `written`, then `size`: left out when the table is too narrow for all
 
 
 def health_cells(health: HealthSummary | None, pending: bool) -> tuple[str, str]:
@@ -37,15 +39,19 @@ class CheckpointTable(DataTable):
     """
 
     def __init__(self, *, id: str | None = None):
-        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        # one space between columns (cell_padding 0 and a blank cell at each column's end): at 80 columns
+        # step, val loss, reads, heard and tags fit
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False, cell_padding=0)
         self.checkpoints: list[CheckpointFile] = []
         self.recommended: int | None = None
         """The step the analysis recommends (`trainer.overtrain.recommend`: speaks best, then lowest val loss)."""
         self._shown: list[tuple[Any, ...]] = []
         self._placed: int | None = None  # where we last put the cursor ourselves
+        self.shown_columns: list[str] = [label for label, _ in COLUMNS]
+        """The column labels drawn at the current width."""
 
     def on_mount(self) -> None:
-        fill_table(self, COLUMNS, [], [])
+        fill_table(self, COLUMNS, [], [], gap=1)
 
     def show(self, checkpoints: list[CheckpointFile], records: dict[int, dict[str, Any]],
              tags: dict[int, list[str]] | None = None, recommended: int | None = None,
@@ -72,13 +78,42 @@ class CheckpointTable(DataTable):
         selected = self.selected_step()
         follow = selected is None or selected == self._placed  # the user has not chosen another row
         self._shown = rows
-        fill_table(self, COLUMNS, [tuple(str(cell) for cell in row) for row in rows],
-                   [str(row[0]) for row in rows])
+        self._fill()
         target = self.recommended if follow and self.recommended is not None else selected
         if target is not None and any(row[0] == target for row in rows):
             self.move_cursor(row=self.get_row_index(str(target)))
         if follow:
             self._placed = self.selected_step()
+
+    def _kept_columns(self) -> list[int]:
+        """The columns that fit the table's width: `written`, then `size`, are left out first."""
+        cells = [tuple(str(cell) for cell in row) for row in self._shown]
+        kept = list(range(len(COLUMNS)))
+        width = self.size.width
+
+        def needed() -> int:  # each column is as wide as its widest cell, plus the space after it
+            return sum(max([cell_len(COLUMNS[i][0])] + [cell_len(row[i]) for row in cells]) + 1 for i in kept)
+
+        for optional in DROPPED_WHEN_NARROW:
+            if width and needed() > width:
+                kept.remove(optional)
+        return kept
+
+    def _fill(self) -> None:
+        kept = self._kept_columns()
+        cells = [tuple(str(cell) for cell in row) for row in self._shown]
+        self.shown_columns = [COLUMNS[i][0] for i in kept]
+        fill_table(self, [COLUMNS[i] for i in kept], [tuple(row[i] for i in kept) for row in cells],
+                   [row[0] for row in cells], gap=1)
+
+    def on_resize(self) -> None:
+        """Refit the columns to a new width, keeping the cursor's row."""
+        if not self._shown or [COLUMNS[i][0] for i in self._kept_columns()] == self.shown_columns:
+            return
+        selected = self.selected_step()
+        self._fill()
+        if selected is not None:
+            self.move_cursor(row=self.get_row_index(str(selected)))
 
     def selected_step(self) -> int | None:
         if not self.row_count:
