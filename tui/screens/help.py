@@ -44,6 +44,10 @@ Monitor
   s          stop: save a checkpoint and exit (asks)
   k          kill the trainer at once (asks)
   r          resume from the selected checkpoint (recommended if none; asks)
+  up/down    in the checkpoints (tab): the picture shows the chosen one
+  enter      on a checkpoint: its audio and files; enter plays a clip
+             (aplay, paplay or ffplay), e exports, r resumes
+  e          export the selected checkpoint (voxtop export; asks)
   g          GPU view with this run's trainer processes marked *
   q          quit voxtop (the run goes on)
 

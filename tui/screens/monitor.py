@@ -4,7 +4,10 @@ checkpoints (watchdog), log tail, events, GPU; stop, kill and resume.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -15,10 +18,11 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 
 from trainer.rundir import ACTIVE_STATES, RunDir
 from tui.follow import CheckpointWatcher
+from tui.audio import Player
 from tui.gpu import run_trainer
 from tui.lognote import note_in_log
 from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
@@ -34,6 +38,14 @@ from tui.widgets.log_tail import LogTail
 TRAINER_RECHECK_S = 15.0  # how often the GPU panel looks for new trainer child processes
 NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
 HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
+
+
+def export_folder(root: Path, name: str) -> Path:
+    """`root/name`, or `root/name-2`, `-3`... when that folder already holds an export."""
+    out, number = root / name, 2
+    while out.exists() and (not out.is_dir() or any(out.iterdir())):
+        out, number = root / f"{name}-{number}", number + 1
+    return out
 
 
 class ProgressLine(Widget):
@@ -58,6 +70,7 @@ class MonitorScreen(Screen[None]):
         Binding("s", "stop(False)", "Stop"),
         Binding("k", "stop(True)", "Kill"),
         Binding("r", "resume", "Resume"),
+        Binding("e", "export", "Export"),
         Binding("g", "gpu", "GPU"),
         Binding("G", "gpu", "GPU", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -79,6 +92,10 @@ class MonitorScreen(Screen[None]):
         self._trainer: tuple[Any, float, Any] | None = None  # (status key, when, TrainerProcesses)
         self.asked: str | None = None
         """"stop" or "kill" once the user asked the trainer to end, so the title says so at once."""
+        self.picture_step: int | None = None
+        """The checkpoint chosen in the table, whose picture is shown; None: the newest."""
+        self.player = Player()
+        """Plays the checkpoints' audio, one clip at a time."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
@@ -97,7 +114,7 @@ class MonitorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        for widget_id, title in (("picture", "alignment"), ("checkpoints", "checkpoints (r: resume selected)"),
+        for widget_id, title in (("picture", "alignment"), ("checkpoints", "checkpoints (enter: listen, export)"),
                                  ("log", "train.log"), ("events", "events"), ("gpu", "gpu (g: full view)")):
             self.query_one(f"#{widget_id}").border_title = title
         for panel in self.query(".panel"):
@@ -111,6 +128,7 @@ class MonitorScreen(Screen[None]):
     def on_unmount(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        self.player.stop()
 
     # --- following ------------------------------------------------------------------
 
@@ -118,13 +136,13 @@ class MonitorScreen(Screen[None]):
         """Poll the run in a worker; widths are read here, on the UI thread."""
         loss_width = self.query_one("#loss").content_size.width
         attention_width = self.query_one("#attention").content_size.width
-        self._follow(loss_width, attention_width, self.smoothing, self.picture_kind, force)
+        self._follow(loss_width, attention_width, self.smoothing, self.picture_kind, force, self.picture_step)
 
     @work(thread=True, exclusive=True, group="follow")
     def _follow(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
-                force: bool) -> None:
+                force: bool, picture_step: int | None) -> None:
         try:
-            view = self.model.update(loss_width, attention_width, smoothing, picture_kind, force)
+            view = self.model.update(loss_width, attention_width, smoothing, picture_kind, force, picture_step)
         except Exception as exc:  # unreadable files must show as a message, not end the app
             self.post_message(ActionFailed(f"cannot read {self.run.path}: {exc}"))
             return
@@ -134,6 +152,42 @@ class MonitorScreen(Screen[None]):
     @on(CheckpointsChanged)
     def _checkpoints_changed(self) -> None:
         self.refresh_view()
+
+    @on(DataTable.RowHighlighted, "#checkpoints")
+    def _checkpoint_highlighted(self) -> None:
+        """The picture follows the checkpoint the user moves to; the newest while the table follows itself."""
+        table = self.query_one("#checkpoints", CheckpointTable)
+        step = table.selected_step() if table.user_chose() else None
+        if step != self.picture_step:
+            self.picture_step = step
+            self.refresh_view()
+
+    @on(DataTable.RowSelected, "#checkpoints")
+    def _checkpoint_selected(self) -> None:
+        """Enter on a checkpoint: its picture, and a dialog with its audio, export and resume."""
+        table = self.query_one("#checkpoints", CheckpointTable)
+        checkpoint = table.selected()
+        if checkpoint is None:
+            return
+        if checkpoint.step != self.picture_step:
+            self.picture_step = checkpoint.step
+            self.refresh_view()
+        from tui.screens.checkpoint import CheckpointScreen
+
+        view = self.view
+        record = view.checkpoint_records.get(checkpoint.step, {}) if view is not None else {}
+        health = view.checkpoint_health.get(checkpoint.step) if view is not None else None
+        tags = view.checkpoint_tags.get(checkpoint.step, []) if view is not None else []
+        alignment = self.model.follower.history.alignment or {}
+        sentence = alignment.get("text") if isinstance(alignment.get("text"), str) else None
+        self.app.push_screen(CheckpointScreen(self.run, checkpoint, record.get("val_loss"), health, list(tags),
+                                              sentence, self.player), self._checkpoint_chosen)
+
+    def _checkpoint_chosen(self, choice: str | None) -> None:
+        if choice == "export":
+            self.action_export()
+        elif choice == "resume":
+            self.action_resume()
 
     def on_resize(self) -> None:
         # below 100 columns the right-hand panels (picture, checkpoint table) get half the width, so the
@@ -294,8 +348,7 @@ class MonitorScreen(Screen[None]):
             self.notify(f"{self.run.name} is {self._state()}; stop it before resuming", severity="warning")
             return
         table = self.query_one("#checkpoints", CheckpointTable)
-        recommended = next((c for c in table.checkpoints if c.step == table.recommended), None)
-        checkpoint = table.selected() or recommended or (table.checkpoints[0] if table.checkpoints else None)
+        checkpoint = self._chosen_checkpoint()
         if checkpoint is None:
             self.notify("no checkpoint to resume from yet", severity="error")
             return
@@ -318,6 +371,44 @@ class MonitorScreen(Screen[None]):
             return
         why = f" (recommended: {recommended})" if recommended else ""
         self.post_message(ActionDone(f"resuming {self.run.name} from step {step}{why}"))
+
+    def _chosen_checkpoint(self) -> Any:
+        """The checkpoint selected in the table, else the recommended one, else the newest."""
+        table = self.query_one("#checkpoints", CheckpointTable)
+        recommended = next((c for c in table.checkpoints if c.step == table.recommended), None)
+        return table.selected() or recommended or (table.checkpoints[0] if table.checkpoints else None)
+
+    def action_export(self) -> None:
+        """`voxtop export` of the selected checkpoint into exports/ beside the runs folder (asks first)."""
+        checkpoint = self._chosen_checkpoint()
+        if checkpoint is None:
+            self.notify("no checkpoint to export yet", severity="error")
+            return
+        out = export_folder(self.app.runs_root.parent / "exports", f"{self.run.name}-step{checkpoint.step}")
+        from tui.screens.confirm import ConfirmScreen
+
+        question = (f"Export step {checkpoint.step} of {self.run.name} to {out}?\n"
+                    "Weights, config and alphabet, for synthesis (voxtop export).")
+        self.app.push_screen(ConfirmScreen(question),
+                             lambda yes: self._export(checkpoint.path, checkpoint.step, out) if yes else None)
+
+    @work(thread=True, exclusive=True, group="export")
+    def _export(self, checkpoint: Path, step: int, out: Path) -> None:
+        """Run `voxtop export` as its own process: it loads torch, which the TUI never imports."""
+        self.post_message(ActionDone(f"exporting to {out}…"))
+        command = [sys.executable, "-m", "tui.cli", "export", str(self.run.path), str(out),
+                   "--checkpoint", str(checkpoint)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.post_message(ActionFailed(f"cannot export: {exc}"))
+            return
+        if done.returncode != 0:
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            self.post_message(ActionFailed(f"export failed: {lines[-1] if lines else done.returncode}"))
+            return
+        self.post_message(ActionDone(f"exported step {step} to {out}"))
 
     @on(ActionDone)
     def _done(self, message: ActionDone) -> None:

@@ -271,17 +271,19 @@ class MonitorModel:
         self._picture_error: str | None = None
 
     def update(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
-               force: bool = False) -> MonitorView | None:
+               force: bool = False, picture_step: int | None = None) -> MonitorView | None:
+        """A new view when anything changed (None if not); `picture_step`: the checkpoint whose picture
+        to show (None: the newest alignment record's)."""
         with self._lock:
             changed = self.follower.poll()
             if self._list_checkpoints(force):
                 changed = True
-            params = (loss_width, attention_width, smoothing, picture_kind)
+            params = (loss_width, attention_width, smoothing, picture_kind, picture_step)
             if params != self._params:
                 self._params, changed = params, True
             if not changed and not force:
                 return None
-            return self._build(loss_width, attention_width, smoothing, picture_kind, force)
+            return self._build(loss_width, attention_width, smoothing, picture_kind, force, picture_step)
 
     def _list_checkpoints(self, force: bool) -> bool:
         """Re-list checkpoints/ only when the folder changed (a file written, renamed or deleted)."""
@@ -330,17 +332,26 @@ class MonitorModel:
         self._built, self._charts_at = built, now
         return self._charts
 
-    def _picture_for(self, kind: str) -> tuple[np.ndarray | None, str]:
+    def _picture_for(self, kind: str, picture_step: int | None = None) -> tuple[np.ndarray | None, str]:
         record = self.follower.history.alignment
-        if record is None:
-            return None, "alignment: none yet (drawn at each checkpoint)"
-        raw_path = record.get("path") if kind == "alignment" else record.get("mel")
-        step = record.get("step", "?")
-        if not raw_path:
-            return None, f"{kind}: not recorded at step {step}"
-        path = Path(raw_path)
-        if not path.is_absolute():
-            path = self.run.path / path
+        chosen = ""
+        if picture_step is not None and (record is None or record.get("step") != picture_step):
+            # a checkpoint chosen in the table: its own picture, by the run contract's file name
+            step: Any = picture_step
+            path = self.run.alignment_path(step) if kind == "alignment" else self.run.mel_path(step)
+            chosen = " selected"
+            if not path.is_file():
+                return None, f"{kind} · step {step}: no picture kept for this checkpoint"
+        else:
+            if record is None:
+                return None, "alignment: none yet (drawn at each checkpoint)"
+            raw_path = record.get("path") if kind == "alignment" else record.get("mel")
+            step = record.get("step", "?")
+            if not raw_path:
+                return None, f"{kind}: not recorded at step {step}"
+            path = Path(raw_path)
+            if not path.is_absolute():
+                path = self.run.path / path
         key = (kind, str(path))
         if key != self._picture_key:
             self._picture_key, self._picture_error = key, None
@@ -357,7 +368,7 @@ class MonitorModel:
         name = "alignment" if kind == "alignment" else "predicted mel"
         if self._picture_error:
             return None, f"{name} · step {step}: {self._picture_error}"
-        return self._picture, f"{name} · step {step} (m: {other})"
+        return self._picture, f"{name} ·{chosen} step {step} (m: {other})"
 
     def _table_for(self) -> tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]],
                                   dict[int, HealthSummary]]:
@@ -373,7 +384,7 @@ class MonitorModel:
         return self._table
 
     def _build(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
-               force: bool = False) -> MonitorView:
+               force: bool = False, picture_step: int | None = None) -> MonitorView:
         history, status = self.follower.history, self.follower.status or {}
         last_train = history.last_train or {}
         step = int(max(float(status.get("step") or 0), float(last_train.get("step") or 0)))
@@ -385,7 +396,7 @@ class MonitorModel:
         # train.log's ETA: the logged interval's rate times the steps left after the newest log line
         eta = (total - logged_step) / rate if rate and total > logged_step and state in ACTIVE_STATES else None
         loss, attention = self._charts_for(loss_width, attention_width, smoothing, force)
-        picture, picture_title = self._picture_for(picture_kind)
+        picture, picture_title = self._picture_for(picture_kind, picture_step)
         events = [format_event(r) for r in list(history.events)[-20:]]
         if history.end is not None:
             events.append(f"end: {history.end.get('reason', '?')} at step {history.end.get('step', '?')}")

@@ -115,6 +115,10 @@ class CheckpointTable(DataTable):
         if selected is not None:
             self.move_cursor(row=self.get_row_index(str(selected)))
 
+    def user_chose(self) -> bool:
+        """Whether the cursor is on a row the user moved to (not where the table placed it)."""
+        return self.selected_step() is not None and self.selected_step() != self._placed
+
     def selected_step(self) -> int | None:
         if not self.row_count:
             return None
