@@ -119,7 +119,7 @@ def test_real_tiny_run_is_followed_and_survives_quitting(tmux: Tmux, folders: tu
         tmux.wait_for(lambda s: s.split("\n")[1] != first.split("\n")[1], timeout_s=120)  # progress moved
         tmux.wait_for(lambda s: "alignment · step" in s, timeout_s=240)
         tmux.keys("Escape")
-        tmux.wait_for(lambda s: "runs in" in s)
+        tmux.wait_for(lambda s: "Runs · folder" in s)
         tmux.keys("q")
         deadline = time.monotonic() + 10
         while tmux.alive():
@@ -172,7 +172,7 @@ def test_a_run_launched_from_the_form_trains_and_stops_with_a_checkpoint(tmux: T
         ends = [r for r in read_metrics(run.metrics_path) if r["kind"] == "end"]
         assert ends and ends[-1]["reason"] == "stopped"
         tmux.keys("Escape")
-        tmux.wait_for(lambda s: "runs in" in s and "stopped" in s)
+        tmux.wait_for(lambda s: "Runs · folder" in s and "stopped" in s)
     finally:
         if run.is_locked():
             stop(run, kill=True)

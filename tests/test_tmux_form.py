@@ -37,7 +37,7 @@ def _epochs_line(screen: str) -> str:
 def test_clearing_a_field_and_typing_fast_keeps_every_key(tmux: Tmux, folders: tuple[Path, Path]) -> None:
     datasets, runs = folders
     tmux.start(voxtop_command(datasets, runs))
-    tmux.wait_for(lambda s: "runs in" in s)
+    tmux.wait_for(lambda s: "Runs · folder" in s)
     tmux.keys("n")
     tmux.wait_for(lambda s: "clips        150" in s)
     tmux.keys("Enter")

@@ -17,6 +17,7 @@ Everywhere
   G          GPU view: all GPUs, history charts, processes
 
 Runs (home)
+  t          train the demo: the form for datasets/demo, then ctrl+l
   n          new run: pick a dataset, then parameters
   enter, o   open the run's Monitor
   r          resume from the newest checkpoint (asks)

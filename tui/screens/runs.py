@@ -64,6 +64,7 @@ class RunsScreen(Screen[None]):
 
     AUTO_FOCUS = None  # the table is focused right after the first paint (on_mount)
     BINDINGS = [
+        Binding("t", "demo", "Demo"),
         Binding("n", "new_run", "New"),
         Binding("o", "open_run", "Open"),
         Binding("r", "resume", "Resume"),
@@ -81,9 +82,9 @@ class RunsScreen(Screen[None]):
         self._index: RunsIndex | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"voxtop · runs in {self.app.runs_root}", id="title", classes="title")
+        yield Static(f"voxtop · Runs · folder {self.app.runs_root}", id="title", classes="title", markup=False)
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="run-detail")
+        yield Static("", id="run-detail", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -138,13 +139,26 @@ class RunsScreen(Screen[None]):
         detail = self.query_one("#run-detail", Static)
         summary = self.selected()
         if not self.summaries:
-            detail.update(f"No runs yet in {self.app.runs_root}. Press n to start one from a dataset.")
+            detail.update(self._first_steps())
         elif summary is None:
             detail.update("")
         elif summary.error:
             detail.update(f"{summary.name}: {state_word(summary.state)}: {summary.error}")
         else:
             detail.update(f"{summary.path} · {summary.checkpoints} checkpoint(s)")
+
+    def demo_dataset(self) -> Path:
+        """The shipped demo dataset, where `t` trains."""
+        return self.app.datasets_root / "demo"
+
+    def _first_steps(self) -> str:
+        """What an empty Runs screen says: the demo two keys away, where it can be."""
+        demo = self.demo_dataset()
+        if (demo / "metadata.csv").is_file():
+            return (f"No runs yet in {self.app.runs_root}. Press t, then ctrl+l, to train a short demo on {demo} "
+                    "(a checkpoint and its alignment picture every few minutes, even without a GPU); "
+                    "n to choose another dataset.")
+        return f"No runs yet in {self.app.runs_root}. Press n to start one from a dataset."
 
     def selected_name(self) -> str | None:
         table = self.query_one("#runs", DataTable)
@@ -160,6 +174,15 @@ class RunsScreen(Screen[None]):
         return self.summaries.get(name) if name else None
 
     # --- actions ----------------------------------------------------------------------
+
+    def action_demo(self) -> None:
+        """The Parameters form for the demo dataset (from configs/demo.toml): ctrl+l launches it."""
+        demo = self.demo_dataset()
+        if not (demo / "metadata.csv").is_file():
+            self.notify(f"no demo dataset at {demo} (datasets/make_demo.py makes one); n chooses a dataset",
+                        severity="error")
+            return
+        self.app.open_params(dataset=demo)
 
     def action_new_run(self) -> None:
         self.app.open_datasets()
