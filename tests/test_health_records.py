@@ -151,7 +151,10 @@ def test_ties_go_to_understood_then_val_loss_then_the_newest() -> None:
 
 def test_only_checked_checkpoints_on_disk_compete_once_any_is_checked() -> None:
     # 600 is not checked yet (its health arrives later): the checked one that reads through wins
-    assert recommend({200: 0.9, 600: 0.5}, _health(s200=(0, 0))) == 200
+    assert recommend({200: 0.9, 600: 0.5}, _health(s200=(3, 0))) == 200
+    # while no checked checkpoint reads a sentence through or is understood, health tells nothing
+    # apart: the lowest val loss over all of them decides
+    assert recommend({200: 0.9, 600: 0.5}, _health(s200=(0, 0))) == 600
     # health of a checkpoint no longer on disk (not a key) is ignored
     assert recommend({200: 0.9, 600: 0.5}, _health(s400=(12, 12))) == 600
     assert recommend({}, _health(s400=(12, 12))) is None
