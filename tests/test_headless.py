@@ -173,7 +173,7 @@ def test_watch_attaches_to_a_long_finished_run_from_its_tail(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "run early_stop at step 40000",
-        f"voxtop: run {run.name} early_stop: step 40000/50000, train loss 1.0000"]
+        f"voxtop: run {run.name} early_stop: step 40000/50000, train loss 1.0000, val loss 9.5000"]  # as `voxtop runs`
 
 
 def test_watch_a_killed_trainer_exits_1_as_stale(tmp_path: Path) -> None:

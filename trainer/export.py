@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.health_records import health_by_step
-from trainer.overtrain import recommend, recommendation_reason
-from trainer.rundir import CheckpointFile, RunDir, current_history, read_metrics
+from trainer.rundir import RunDir, RunError
+from trainer.rundir.queries import checkpoint_table
 
 FORMAT = "voxtop-tacotron2"
 FORMAT_VERSION = 1
@@ -38,28 +37,23 @@ class ExportResult:
 def choose_checkpoint(run: RunDir, requested: str | None = None) -> tuple[Path, str]:
     """(checkpoint path, why it was chosen): `requested`, else the recommended one, else the newest.
 
-    The recommended one is `trainer.overtrain.recommend`'s, as `voxtop checkpoints` and the
-    Monitor show it: the one that reads its held-out sentences through best, then the lowest val loss.
+    The recommended one is the checkpoint query's (`trainer.rundir.queries.checkpoint_table`), as
+    `voxtop checkpoints` and the Monitor show it: the one that reads its held-out sentences through
+    best, then the lowest val loss.
     """
     if requested:
-        path = Path(requested)
-        if not path.is_file():
-            path = run.path / requested
-        if not path.is_file():
-            raise ExportError(f"checkpoint {requested} does not exist "
-                              f"(voxtop checkpoints {run.name} lists them)")
-        return path, "chosen"
-    existing: dict[int, CheckpointFile] = {c.step: c for c in run.checkpoints()}
-    if not existing:
+        try:
+            chosen = run.resolve_checkpoint(requested)
+        except RunError as exc:
+            raise ExportError(str(exc)) from None
+        assert chosen is not None  # a name was given
+        return chosen, "chosen"
+    table = checkpoint_table(run)
+    if not table.rows:
         raise ExportError(f"{run.path} has no checkpoints yet; let it train to its first checkpoint")
-    records = read_metrics(run.metrics_path)
-    val_loss = {r["step"]: r.get("val_loss") for r in current_history(records)
-                if r.get("kind") == "checkpoint" and r.get("step") in existing}
-    health = health_by_step(records, existing)
-    step = recommend(val_loss, health)
-    if step is not None:
-        return existing[step].path, f"recommended: {recommendation_reason(step, val_loss, health)}"
-    return existing[max(existing)].path, "newest: no checkpoint has a validation loss or a health check"
+    if table.recommended is not None:
+        return table.path_of(table.recommended) or table.rows[0].path, f"recommended: {table.recommended_reason}"
+    return table.rows[0].path, "newest: no checkpoint has a validation loss or a health check"
 
 
 def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportResult:

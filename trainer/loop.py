@@ -33,7 +33,8 @@ from trainer.health_records import health_by_step, parse_health
 from trainer.models.tacotron2 import build_model, compute_losses, warm_start
 from trainer.overtrain import (Detector, DetectorConfig, Evaluation, evaluations_from_records,
                                protected_checkpoints)
-from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir, current_history, read_metrics
+from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir
+from trainer.rundir.queries import current_records
 from trainer.synth import GriffinLim, synthesise
 from trainer.text import get_language
 
@@ -178,8 +179,7 @@ class Trainer:
         Records past the resume step belong to the interrupted attempt and are ignored.
         """
         step = self.progress.step
-        history = [r for r in current_history(read_metrics(self.run.metrics_path))
-                   if isinstance(r.get("step"), int) and r["step"] <= step]
+        history = [r for r in current_records(self.run.metrics_path) if r["step"] <= step]
         self.evaluations, checkpoint_val, _ = evaluations_from_records(history)
         if self.health is not None:  # results already in metrics.jsonl are not recorded twice
             self.health.recorded |= {r["step"] for r in history if r.get("kind") == "health"}

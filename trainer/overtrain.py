@@ -581,16 +581,31 @@ def analyse(records: list[dict], config: DetectorConfig = DetectorConfig(),
     detector = Detector(config)
     history = [asdict(detector.update(e)) for e in evaluations]
     found = candidates(evaluations, checkpoint_steps, config)
-    recommended = recommend(checkpoint_steps, health)
-    for candidate in found:
-        if candidate.checkpoint_step is not None and "minimum" not in checkpoint_tags[candidate.checkpoint_step]:
-            checkpoint_tags[candidate.checkpoint_step].append("minimum")
-    if recommended is not None:
-        checkpoint_tags[recommended].insert(0, "recommended")
+    tags, recommended, reason = tag_checkpoints(found, checkpoint_steps, checkpoint_tags, health)
     onsets = [h["onset_step"] for h in history if h["verdict"] == "overtraining"]
     return {"verdict": history[-1] if history else None, "history": history,
             "minima": [c.step for c in found], "onset_step": onsets[-1] if onsets else None,
             "candidates": [asdict(c) for c in found], "recommended": recommended,
-            "recommended_reason": (recommendation_reason(recommended, checkpoint_steps, health)
-                                   if recommended is not None else None),
-            "tags": {step: tags for step, tags in sorted(checkpoint_tags.items()) if tags}}
+            "recommended_reason": reason, "tags": tags}
+
+
+def tag_checkpoints(found: list[Candidate], checkpoint_val_loss: Mapping[int, float | None],
+                    checkpoint_tags: Mapping[int, list[str]], health: Mapping[int, HealthSummary] | None = None
+                    ) -> tuple[dict[int, list[str]], int | None, str | None]:
+    """(tags by checkpoint step, the recommended step, why): the saved tags, `minimum` on the checkpoint
+    nearest each val-loss minimum in `found`, and `recommended` first on `recommend`'s choice.
+
+    The one tagging rule of `analyse`, the Monitor's live analysis and `voxtop checkpoints`.
+    """
+    tags = {step: [t for t in saved if isinstance(t, str)] for step, saved in checkpoint_tags.items()}
+    for candidate in found:
+        if candidate.checkpoint_step is not None:
+            marked = tags.setdefault(candidate.checkpoint_step, [])
+            if "minimum" not in marked:
+                marked.append("minimum")
+    recommended = recommend(checkpoint_val_loss, health)
+    reason = None
+    if recommended is not None:
+        tags.setdefault(recommended, []).insert(0, "recommended")
+        reason = recommendation_reason(recommended, checkpoint_val_loss, health)
+    return {step: found_tags for step, found_tags in sorted(tags.items()) if found_tags}, recommended, reason

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainer.rundir import RunDir, RunError, current_history, read_metrics
+from trainer.rundir import RunDir, RunError
 
 
 def _fail(message: str) -> int:
@@ -103,24 +103,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return run_foreground(run, checkpoint)
 
 
-def run_summary(run: RunDir) -> dict[str, Any]:
-    """State, progress and the last losses of a run, for `voxtop runs`."""
-    status = run.read_status() or {}
-    summary: dict[str, Any] = {
-        "name": run.name, "path": str(run.path), "state": run.effective_state(status),
-        "step": status.get("step"), "total_steps": status.get("total_steps"), "epoch": status.get("epoch"),
-        "started_at": status.get("started_at"), "error": status.get("error"),
-        "train_loss": None, "val_loss": None, "attention_score": None,
-    }
-    for record in current_history(read_metrics(run.metrics_path)):
-        if record["kind"] == "train":
-            summary["train_loss"] = record.get("loss")
-            summary["attention_score"] = record.get("attention_score")
-        elif record["kind"] == "val":
-            summary["val_loss"] = record.get("loss")
-    return summary
-
-
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -129,103 +111,58 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from trainer.rundir import list_runs
+    from trainer.rundir.queries import run_summary
 
     summaries = [run_summary(run) for run in list_runs(args.runs)]
     if args.json:
-        json.dump(summaries, sys.stdout, indent=2)
+        json.dump([s.as_json() for s in summaries], sys.stdout, indent=2)
         print()
         return 0
     if not summaries:
         print(f"no runs in {args.runs}")
         return 0
-    print(f"{'RUN':32} {'STATE':9} {'STEP':>13} {'EPOCH':>6} {'TRAIN':>8} {'VAL':>8} {'ATTN':>6}  STARTED")
+    print(f"{'RUN':32} {'STATE':9} {'STEP':>13} {'EPOCH':>6} {'TRAIN LOSS':>10} {'VAL LOSS':>9} {'VAL ATTN':>8}  STARTED")
     for s in summaries:
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s["started_at"])) if s["started_at"] else "-"
-        step = f"{_fmt(s['step'])}/{_fmt(s['total_steps'])}"
-        print(f"{s['name']:32} {s['state']:9} {step:>13} {_fmt(s['epoch']):>6} {_fmt(s['train_loss']):>8} "
-              f"{_fmt(s['val_loss']):>8} {_fmt(s['attention_score'], 3):>6}  {started}")
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at)) if s.started_at else "-"
+        step = f"{s.step}/{s.total_steps or '-'}"
+        print(f"{s.name:32} {s.state:9} {step:>13} {s.epoch:>6} {_fmt(s.train_loss):>10} "
+              f"{_fmt(s.val_loss):>9} {_fmt(s.val_attention, 3):>8}  {started}")
     return 0
 
 
-def analyse_run(run: RunDir) -> dict[str, Any]:
-    """The overtraining analysis of a run from its metrics alone, with the run's detector settings."""
-    from trainer import config as config_mod
-    from trainer.overtrain import DetectorConfig, analyse
-
-    try:
-        schedule = config_mod.load(run.config_path).schedule
-        detector = DetectorConfig(smoothing=schedule.overtraining_smoothing,
-                                  patience=schedule.overtraining_patience)
-    except config_mod.ConfigError:
-        detector = DetectorConfig()
-    existing = {c.step for c in run.checkpoints()}
-    return analyse(read_metrics(run.metrics_path), detector, existing=existing)
-
-
-def checkpoint_rows(run: RunDir, analysis: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Resumable checkpoints, newest first, with val loss, read-through health and tags (`recommended`, ...).
-
-    `health` is the checkpoint's checked health record (`HealthSummary.as_json`), null while not
-    computed (or never); `recommended` follows `trainer.overtrain.recommend`.
-    """
-    from trainer.health_records import health_by_step
-
-    records = read_metrics(run.metrics_path)
-    recorded = {}
-    for record in current_history(records):
-        if record["kind"] == "checkpoint" and isinstance(record.get("step"), int):
-            recorded[record["step"]] = record
-    health = health_by_step(records)
-    analysed = (analysis or analyse_run(run))["tags"]
-    rows = []
-    for found in reversed(run.checkpoints()):
-        record = recorded.get(found.step, {})
-        # a record's `best` meant "best so far" when it was saved; `recommended` is the best now
-        tags = [t for t in analysed.get(found.step, record.get("tags") or []) if t != "best"]
-        checked = health.get(found.step)
-        rows.append({"step": found.step, "path": str(found.path), "time": found.mtime,
-                     "size_mb": round(found.size / 2**20, 2), "val_loss": record.get("val_loss"),
-                     "health": checked.as_json() if checked is not None else None, "tags": tags})
-    return rows
-
-
-def _health_cells(health: dict[str, Any] | None, pending: bool) -> tuple[str, str]:
+def _health_cells(health: Any, pending: bool) -> tuple[str, str]:
     """(reads to the end, understood) for the text listing: `10/12`, `3/12`, `-`; `…` while pending."""
     if health is None:
         return ("…", "…") if pending else ("-", "-")
-    n = health["sentences"]
-    understood = "-" if health["understood"] is None else f"{health['understood']}/{n}"
-    return f"{health['read_through']}/{n}", understood
+    return health.reads_text(), health.understood_text()
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from trainer.rundir import resolve_run
+    from trainer.rundir import ACTIVE_STATES, resolve_run
+    from trainer.rundir.queries import checkpoint_table
 
     try:
         run = resolve_run(args.runs, args.run)
     except RunError as exc:
         return _fail(str(exc))
-    analysis = analyse_run(run)
-    rows = checkpoint_rows(run, analysis)
+    table = checkpoint_table(run)
     if args.json:
-        json.dump(rows, sys.stdout, indent=2)
+        json.dump([row.as_json() for row in table.rows], sys.stdout, indent=2)
         print()
         return 0
-    if not rows:
+    if not table.rows:
         print(f"{run.name}: no checkpoints yet")
         return 0
-    from trainer.rundir import ACTIVE_STATES
-
     pending = run.effective_state() in ACTIVE_STATES
     print(f"{'STEP':>9}  {'SAVED':16}  {'VAL LOSS':>9}  {'READS':>5}  {'UNDERSTOOD':>10}  {'SIZE':>9}  TAGS")
-    for row in rows:
-        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(row["time"]))
-        reads, understood = _health_cells(row["health"], pending)
-        print(f"{row['step']:>9}  {saved:16}  {_fmt(row['val_loss']):>9}  {reads:>5}  {understood:>10}  "
-              f"{row['size_mb']:>6.1f} MB  {', '.join(row['tags'])}")
-    if analysis.get("recommended") is not None:
-        print(f"recommended: step {analysis['recommended']} ({analysis['recommended_reason']})")
-    if any(row["health"] for row in rows) or pending:
+    for row in table.rows:
+        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.mtime))
+        reads, understood = _health_cells(row.health, pending)
+        print(f"{row.step:>9}  {saved:16}  {_fmt(row.val_loss):>9}  {reads:>5}  {understood:>10}  "
+              f"{row.size / 2**20:>6.1f} MB  {', '.join(row.tags)}")
+    if table.recommended is not None:
+        print(f"recommended: step {table.recommended} ({table.recommended_reason})")
+    if any(row.health for row in table.rows) or pending:
         print("READS: held-out sentences read to the end (reached the last character, stopped, monotonic); "
               "UNDERSTOOD: picked out by a speech recogniser")
     return 0

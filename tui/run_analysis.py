@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trainer.health_records import HealthSummary
-from trainer.overtrain import (MINIMA_NOISE_SDS, Detector, DetectorConfig, Evaluation, Verdict, noise_level,
-                               recommend, recommendation_reason)
+from trainer.overtrain import (MINIMA_NOISE_SDS, Candidate, Detector, DetectorConfig, Evaluation, Verdict,
+                               noise_level, tag_checkpoints)
+from trainer.rundir import finite
+from trainer.rundir import queries
+from trainer.rundir.queries import detector_config
 from tui.series import Series
-
-
-def detector_config(config_path: Path) -> DetectorConfig:
-    """The run's [schedule] overtraining_smoothing/patience, or the defaults for a foreign run."""
-    from trainer import config as config_mod
-
-    try:
-        schedule = config_mod.load(config_path).schedule
-    except (config_mod.ConfigError, OSError):
-        return DetectorConfig()
-    return DetectorConfig(smoothing=schedule.overtraining_smoothing, patience=schedule.overtraining_patience)
 
 
 def _snap_radius(smoothing: float) -> int:
@@ -133,28 +124,23 @@ class LiveAnalysis:
     def _summarise(self, val: Series, records: dict[int, dict[str, Any]], existing: set[int],
                    health: dict[int, HealthSummary]) -> dict[str, Any]:
         saved = {step: records[step] for step in sorted(existing) if step in records}
-        val_by_checkpoint = {step: _number(r.get("val_loss")) for step, r in saved.items()}
-        tags = {step: [t for t in r.get("tags") or [] if isinstance(t, str)] for step, r in saved.items()}
+        val_by_checkpoint = {step: finite(r.get("val_loss")) for step, r in saved.items()}
         c = self.config
         minima = local_minima(val.values, np.asarray(self._smooth), c.prominence, c.smoothing)
         checkpoint_steps = np.asarray(list(val_by_checkpoint), dtype=np.int64)
-        candidates = []
+        found = []
         for index in minima:
             step, loss = int(val.steps[index]), float(val.values[index])
             nearest = _nearest(checkpoint_steps, step)
-            candidates.append({"step": step, "val_loss": loss, "checkpoint_step": nearest,
-                               "checkpoint_val_loss": val_by_checkpoint.get(nearest) if nearest is not None else None})
-            if nearest is not None and "minimum" not in tags[nearest]:
-                tags[nearest].append("minimum")
-        recommended = recommend(val_by_checkpoint, health)
-        reason = None
-        if recommended is not None:
-            tags[recommended].insert(0, "recommended")
-            reason = recommendation_reason(recommended, val_by_checkpoint, health)
+            found.append(Candidate(step, loss, nearest,
+                                   val_by_checkpoint.get(nearest) if nearest is not None else None))
+        tags, recommended, reason = tag_checkpoints(found, val_by_checkpoint,
+                                                    {step: list(r.get("tags") or []) for step, r in saved.items()},
+                                                    health)
         verdict = asdict(self._verdict) if self._verdict is not None else None
-        return {"verdict": verdict, "minima": [c["step"] for c in candidates], "onset_step": self._onset_step,
-                "candidates": candidates, "recommended": recommended, "recommended_reason": reason,
-                "tags": {step: found for step, found in tags.items() if found}}
+        return {"verdict": verdict, "minima": [f.step for f in found], "onset_step": self._onset_step,
+                "candidates": [asdict(f) for f in found], "recommended": recommended, "recommended_reason": reason,
+                "tags": tags}
 
 
 def empty_result() -> dict[str, Any]:
@@ -172,14 +158,9 @@ def _nearest(sorted_steps: np.ndarray, step: int) -> int | None:
     return min(options, key=lambda s: (abs(s - step), s))
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def checkpoint_tags(analysis: dict[str, Any], step: int, record: dict[str, Any]) -> list[str]:
-    """The tags the checkpoint table shows: the analysis's, else the record's, never `best`.
+    """The tags the checkpoint table shows for `step` under `analysis` (`queries.checkpoint_tags`'s rule)."""
+    return queries.checkpoint_tags(analysis["tags"], step, record)
 
-    A record's `best` meant "best so far" when it was saved; `recommended` is the best now
-    (as `voxtop checkpoints` shows them).
-    """
-    return [t for t in analysis["tags"].get(step, record.get("tags") or []) if t != "best"]
+
+__all__ = ["LiveAnalysis", "checkpoint_tags", "detector_config", "empty_result", "local_minima"]

@@ -1,112 +1,58 @@
 """One-line summaries of runs (Runs screen) and launch estimates (Parameters screen).
 
-Cheap by design: status.json plus the last few kilobytes of metrics.jsonl, cached by the
-file's size and mtime so that an idle run costs one stat per refresh.
+Cheap by design: the summaries are `trainer.rundir.queries.run_summary` (status.json plus
+the newest records, read back from the end of metrics.jsonl), cached by the file's size and
+mtime so that an idle run costs one stat per refresh.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.rundir import RunDir, list_runs, read_tail
+from trainer.rundir import RunDir, finite, list_runs
+from trainer.rundir.queries import RunSummary, newest_records, run_summary, tail_records
 
-TAIL_BYTES = 65_536
+__all__ = ["CHECKPOINT_BYTES", "PresetReference", "RunSummary", "RunsIndex", "estimate", "format_bytes", "format_eta",
+           "preset_reference"]
 #: Bytes of one checkpoint when no earlier run of the preset has one: the weights and Adam's two
 #: moments, 12 bytes a parameter (tiny: 0.81 M parameters, full: 28.3 M), plus a little state.
 CHECKPOINT_BYTES = {"tiny": 9 * 2**20, "full": 340 * 2**20}
 
 
-@dataclass(frozen=True)
-class RunSummary:
-    """What the Runs table shows for one run."""
-
-    name: str
-    path: Path
-    state: str
-    step: int
-    total_steps: int
-    epoch: int
-    train_loss: float | None
-    val_loss: float | None
-    attention: float | None
-    started_at: float | None
-    error: str | None
-    checkpoints: int
-
-
-def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> list[dict[str, Any]]:
-    """The complete records in the last `max_bytes` of a metrics file, oldest first."""
-    try:
-        lines, _ = read_tail(path, max_bytes)
-    except OSError:
-        return []
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
-
-
-def _float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 class RunsIndex:
-    """Summaries of every run under a folder, re-reading a metrics tail only when it changed."""
+    """Summaries of every run under a folder (`trainer.rundir.queries.run_summary`), re-reading a
+    run's newest records only when its metrics file changed."""
 
     def __init__(self, runs_root: Path):
         self.runs_root = Path(runs_root)
-        self._tails: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._newest: dict[Path, tuple[tuple[int, int], dict[str, dict[str, Any]]]] = {}
 
-    def _last_records(self, run: RunDir) -> dict[str, Any]:
+    def _newest_records(self, run: RunDir) -> dict[str, dict[str, Any]]:
         try:
             stat = run.metrics_path.stat()
             signature = (stat.st_size, stat.st_mtime_ns)
         except FileNotFoundError:
             return {}
-        cached = self._tails.get(run.path)
+        cached = self._newest.get(run.path)
         if cached and cached[0] == signature:
             return cached[1]
-        last: dict[str, Any] = {}
-        for record in tail_records(run.metrics_path):
-            last[str(record.get("kind"))] = record
-        self._tails[run.path] = (signature, last)
-        return last
+        newest = newest_records(run.metrics_path)
+        self._newest[run.path] = (signature, newest)
+        return newest
 
     def summary(self, run: RunDir) -> RunSummary:
-        status = run.read_status() or {}
-        last = self._last_records(run)
-        train, val = last.get("train", {}), last.get("val", {})
-        attention = _float(val.get("attention_score"))
-        if attention is None:
-            attention = _float(train.get("attention_score"))
-        step = int(_float(status.get("step")) or _float(train.get("step")) or 0)
-        return RunSummary(
-            name=run.name, path=run.path, state=run.effective_state(status or None),
-            step=step, total_steps=int(_float(status.get("total_steps")) or 0),
-            epoch=int(_float(status.get("epoch")) or _float(train.get("epoch")) or 0),
-            train_loss=_float(train.get("loss")), val_loss=_float(val.get("loss")),
-            attention=attention, started_at=_float(status.get("started_at")),
-            error=status.get("error") or None, checkpoints=len(run.checkpoints()))
+        """The run's summary, as `voxtop runs` gives it."""
+        return run_summary(run, self._newest_records(run))
 
     def refresh(self) -> list[RunSummary]:
+        """Every run's summary, newest run first."""
         runs = list_runs(self.runs_root)
         alive = {run.path for run in runs}
-        self._tails = {path: value for path, value in self._tails.items() if path in alive}
+        self._newest = {path: value for path, value in self._newest.items() if path in alive}
         return [self.summary(run) for run in runs]
 
 
@@ -135,13 +81,17 @@ def _preset_of(run: RunDir) -> str | None:
 
 def _speed(run: RunDir) -> float | None:
     """Steps per second over the train records of the run's latest session."""
-    records = [r for r in tail_records(run.metrics_path) if r.get("kind") in ("start", "train")]
+    try:
+        tail, _ = tail_records(run.metrics_path)
+    except OSError:
+        return None
+    records = [r for r in tail if r.get("kind") in ("start", "train")]
     points: list[tuple[float, float]] = []
     for record in records:
         if record.get("kind") == "start":
             points = []
         else:
-            t, step = _float(record.get("t")), _float(record.get("step"))
+            t, step = finite(record.get("t")), finite(record.get("step"))
             if t is not None and step is not None:
                 points.append((t, step))
     if len(points) < 2 or points[-1][0] <= points[0][0] or points[-1][1] <= points[0][1]:

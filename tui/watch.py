@@ -9,7 +9,6 @@ line (a crash) is printed on its own a moment later.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -18,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from trainer.rundir import MetricsReader, RunDir
+from trainer.rundir import MetricsReader, RunDir, finite
+from trainer.rundir.queries import newest_records, tail_records
 
 # A `starting` run whose trainer does not hold the lock yet is given this long (from its last
 # status write) before it counts as stale: python and torch take seconds to import.
@@ -86,35 +86,6 @@ def _decode_lines(data: bytes) -> list[str]:
     return [line.rstrip("\r") for line in data.decode("utf-8", errors="replace").split("\n")]
 
 
-def tail_records(path: Path, max_bytes: int = METRICS_TAIL_BYTES) -> tuple[list[dict[str, Any]], int]:
-    """The complete records in the last `max_bytes` of a metrics file, and the offset after them.
-
-    Enough to tell whether the run has ended (an `end` is the last record of a session, and a
-    resume writes `start` first) and its latest losses, at the same cost for any length of run.
-    """
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read(size - start)
-    except FileNotFoundError:
-        return [], 0
-    if start > 0:
-        data = data[data.find(b"\n") + 1:]  # a cut first line
-        start = size - len(data)
-    complete = data[:data.rfind(b"\n") + 1]
-    records = []
-    for line in complete.splitlines():
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError):  # malformed lines are skipped, as every reader does
-            continue
-        if isinstance(record, dict) and isinstance(record.get("kind"), str):
-            records.append(record)
-    return records, start + len(complete)
-
-
 def _log_line(record: dict[str, Any]) -> str:
     """The line the trainer logs for an event record."""
     return f"{record.get('level')}: {record.get('message')}"
@@ -135,7 +106,6 @@ class Watcher:
     ended: str | None = field(default=None, init=False)  # the newest `end` record's reason
     _pending: list[tuple[float, dict[str, Any]]] = field(default_factory=list, init=False)  # (read at, event)
     _orphans: list[str] = field(default_factory=list, init=False)  # log lines of events printed on their own
-    _last: dict[str, dict[str, Any]] = field(default_factory=dict, init=False)  # newest train and val record
 
     def __post_init__(self) -> None:
         self.log = LogFollower(self.run.log_path)
@@ -146,7 +116,9 @@ class Watcher:
         if from_start:
             self.poll_output()
             return
-        records, self.metrics.offset = tail_records(self.metrics.path)
+        # enough to tell whether the run has ended (an `end` is the last record of a session, and
+        # a resume writes `start` first), at the same cost for any length of run
+        records, self.metrics.offset = tail_records(self.metrics.path, METRICS_TAIL_BYTES)
         self._take_records(records)
         self._print_lines(self.log.start_at_tail(tail_lines))
         self._pending.clear()  # older events, already in the log or before the context shown
@@ -172,13 +144,8 @@ class Watcher:
             kind = record.get("kind")
             if kind == "event":
                 self._pending.append((time.monotonic(), record))
-            elif kind in ("train", "val"):
-                self._last[kind] = record
             elif kind == "start":
                 self.ended = None  # a resume: the earlier `end` no longer applies
-                resumed_from = record.get("resumed_from")
-                if isinstance(resumed_from, int):  # the rule of rundir.current_history
-                    self._last = {k: r for k, r in self._last.items() if r.get("step", 0) <= resumed_from}
             elif kind == "end":
                 self.ended = str(record.get("reason", "finished"))
 
@@ -214,9 +181,10 @@ class Watcher:
     def summary(self, outcome: str) -> str:
         status = self.run.read_status() or {}
         parts = [f"step {status.get('step', '?')}/{status.get('total_steps', '?')}"]
+        newest = newest_records(self.run.metrics_path)  # the figures `voxtop runs` shows
         for kind in ("train", "val"):
-            loss = self._last.get(kind, {}).get("loss")
-            if isinstance(loss, (int, float)):
+            loss = finite(newest.get(kind, {}).get("loss"))
+            if loss is not None:
                 parts.append(f"{kind} loss {loss:.4f}")
         if outcome in ("failed", "stale"):
             parts.append(str(status.get("error") or "the trainer is gone without saying why (killed?)"))

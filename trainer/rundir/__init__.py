@@ -13,6 +13,9 @@ Its modules, one concern each, and what they own:
 - `index`: the metrics.index format and reading it.
 - `columns`: the fast numpy column reader of the chart kinds.
 - `reader`: `MetricsReader` (records or columns, by byte offset), `read_metrics`, tails.
+- `queries`: what the screens and commands ask of a run, answered one way and at a bounded
+  cost: its summary, its checkpoint rows with tags and the recommended one, tails, the
+  records a resume replays.
 
 Readers ignore unknown keys and kinds and a trailing partial line; a malformed line is
 counted and skipped, never fatal, the same way by every reader. `from trainer.rundir import X`
