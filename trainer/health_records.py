@@ -126,12 +126,13 @@ def _item(raw: Any) -> HealthItem | None:
                       wav=clean_text(raw.get("wav"), 200))
 
 
-def parse_health(record: Any) -> HealthSummary | None:
+def parse_health(record: Any, items: bool = True) -> HealthSummary | None:
     """A `health` record checked field by field; None when its step or counts cannot be trusted.
 
     The counts (`sentences` >= 1, `reached_end`, `stopped`, `monotonic`, `read_through` in
     0..sentences) are required; `understood` may be null or missing (no recogniser) but not of
-    another type; a bad mean, text or sentence reads as unknown, not as a bad record.
+    another type; a bad mean, text or sentence reads as unknown, not as a bad record. With
+    `items=False` the sentences are left out (a listing of thousands of checkpoints needs only counts).
     """
     if not isinstance(record, dict):
         return None
@@ -150,25 +151,25 @@ def parse_health(record: Any) -> HealthSummary | None:
         understood = _count(understood, sentences)
         if understood is None:
             return None
-    raw_items = record.get("items")
-    items: list[HealthItem] = []
+    raw_items = record.get("items") if items else None
+    kept: list[HealthItem] = []
     if isinstance(raw_items, list):
         for raw in raw_items[:MAX_ITEMS]:
             item = _item(raw)
             if item is not None:
-                items.append(item)
+                kept.append(item)
     return HealthSummary(step=step, sentences=sentences, understood=understood, wer=_float(record.get("wer")),
                          monotonicity=_float(record.get("monotonicity")),
                          length_ratio=_float(record.get("length_ratio")),
                          diagonality=_float(record.get("diagonality")),
                          recogniser=clean_text(record.get("recogniser"), 80),
                          checkpoint=clean_text(record.get("checkpoint"), 200),
-                         elapsed_s=_float(record.get("elapsed_s")), items=tuple(items),
+                         elapsed_s=_float(record.get("elapsed_s")), items=tuple(kept),
                          **counts)  # type: ignore[arg-type]
 
 
-def health_by_step(records: Iterable[dict[str, Any]], existing: Collection[int] | None = None
-                   ) -> dict[int, HealthSummary]:
+def health_by_step(records: Iterable[dict[str, Any]], existing: Collection[int] | None = None,
+                   items: bool = True) -> dict[int, HealthSummary]:
     """The newest trustworthy health record of each checkpoint, under the resume rule.
 
     A resume's `start` record (`resumed_from` = S) supersedes the health of checkpoints past S,
@@ -182,7 +183,7 @@ def health_by_step(records: Iterable[dict[str, Any]], existing: Collection[int] 
             if isinstance(resumed_from, int) and not isinstance(resumed_from, bool):
                 found = {step: health for step, health in found.items() if step <= resumed_from}
         elif kind == "health":
-            health = parse_health(record)
+            health = parse_health(record, items)
             if health is not None and (existing is None or health.step in existing):
                 found[health.step] = health
     return found

@@ -458,9 +458,11 @@ def candidates(evaluations: list[Evaluation], checkpoint_steps: dict[int, float 
     """each local minimum mapped to the saved checkpoint nearest to it (by step; ties: the earlier)."""
     steps = [e.step for e in evaluations]
     values = [float(e.val_loss) for e in evaluations]
+    saved = sorted(checkpoint_steps)
     found = []
     for k in local_minima(steps, values, config.prominence, config.smoothing):
-        nearest = min(checkpoint_steps, key=lambda s: (abs(s - steps[k]), s)) if checkpoint_steps else None
+        at = bisect.bisect_left(saved, steps[k])  # the saved steps either side of the minimum
+        nearest = min(saved[max(0, at - 1):at + 1], key=lambda s: (abs(s - steps[k]), s)) if saved else None
         found.append(Candidate(steps[k], values[k], nearest,
                                checkpoint_steps.get(nearest) if nearest is not None else None))
     return found

@@ -145,7 +145,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
         run = resolve_run(args.runs, args.run)
     except RunError as exc:
         return _fail(str(exc))
-    table = checkpoint_table(run)
+    table = checkpoint_table(run, sentences=args.json)
     if args.json:
         json.dump([row.as_json() for row in table.rows], sys.stdout, indent=2)
         print()

@@ -32,6 +32,8 @@ class MetricsColumns:
 
     fields: dict[str, tuple[str, ...]]
     tail: int = 50
+    drop: frozenset[str] = frozenset()
+    """Kinds whose records are skipped without a dict each (a query that needs none of them)."""
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     record_lines: list[int] = field(default_factory=list)
@@ -148,7 +150,7 @@ def parse_columns(np: Any, buf: Any, ends: Any, out: MetricsColumns) -> int:
             part = {"line": np.array([float(base + row)])}
             part.update({name: np.array([as_float(record.get(name))]) for name in out.fields[kind]})
             out.add(kind, part, [(base + row, record)])
-        else:
+        elif kind not in out.drop:
             out.records.append(record)
             out.record_lines.append(base + row)
     return malformed

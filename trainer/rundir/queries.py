@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from trainer.rundir.index import index_path
 from trainer.rundir.layout import CheckpointFile, RunDir
 from trainer.rundir.reader import MetricsReader, read_metrics
 from trainer.rundir.records import current_history, finite, parse_record, resumed_from_step
@@ -241,8 +242,10 @@ def read_checkpoint_history(metrics_path: Path) -> ContractHistory:
     import numpy as np
 
     reader = MetricsReader(Path(metrics_path))
-    # train steps too: asked for as columns they cost an array, not a dict per record
-    new = reader.read_new_columns({"train": ("step",), "val": ("step", "loss")}, tail=0)
+    if index_path(metrics_path).exists():  # the index skips train rows for nothing
+        new = reader.read_new_columns({"val": ("step", "loss")}, tail=0, drop=frozenset({"train"}))
+    else:  # parsed, train records cost least as a column of steps
+        new = reader.read_new_columns({"train": ("step",), "val": ("step", "loss")}, tail=0)
     columns = new.columns["val"]
     lines, steps, losses = columns["line"], columns["step"], columns["loss"]
     resumes = [(line, resumed_from_step(r)) for line, r in zip(new.record_lines, new.records)
@@ -258,15 +261,19 @@ def read_checkpoint_history(metrics_path: Path) -> ContractHistory:
 
 
 def checkpoint_table(run: RunDir, detector: DetectorConfig | None = None,
-                     history: ContractHistory | None = None) -> CheckpointTable:
-    """The checkpoints still on disk, newest first, with val loss, health, tags and the recommended one."""
+                     history: ContractHistory | None = None, sentences: bool = True) -> CheckpointTable:
+    """The checkpoints still on disk, newest first, with val loss, health, tags and the recommended one.
+
+    `sentences=False` leaves each health record's sentences out (the counts are all a text listing shows).
+    """
     files = run.checkpoints()
     history = history if history is not None else read_checkpoint_history(run.metrics_path)
-    return tabulate_checkpoints(files, history, detector if detector is not None else detector_config(run.config_path))
+    detector = detector if detector is not None else detector_config(run.config_path)
+    return tabulate_checkpoints(files, history, detector, sentences)
 
 
 def tabulate_checkpoints(files: list[CheckpointFile], history: ContractHistory,
-                         detector: DetectorConfig) -> CheckpointTable:
+                         detector: DetectorConfig, sentences: bool = True) -> CheckpointTable:
     """`checkpoint_table` from what was read: minima of the val loss, the recommendation and each row's tags."""
     from trainer.health_records import health_by_step
     from trainer.overtrain import Evaluation, candidates, tag_checkpoints
@@ -276,7 +283,7 @@ def tabulate_checkpoints(files: list[CheckpointFile], history: ContractHistory,
     for record in history.records:
         if record["kind"] == "checkpoint" and record["step"] in existing:
             saved[record["step"]] = record
-    health = health_by_step(history.records, existing)
+    health = health_by_step(history.records, existing, items=sentences)
     val_loss = {step: finite(record.get("val_loss")) for step, record in saved.items()}
     evaluations = [Evaluation(step, loss) for step, loss in zip(history.val_steps, history.val_losses)]
     found = candidates(evaluations, val_loss, detector)

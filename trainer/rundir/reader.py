@@ -55,7 +55,8 @@ class MetricsReader:
                 records.append(record)
         return records
 
-    def read_new_columns(self, fields: dict[str, tuple[str, ...]], tail: int = 50) -> MetricsColumns:
+    def read_new_columns(self, fields: dict[str, tuple[str, ...]], tail: int = 50,
+                         drop: frozenset[str] = frozenset()) -> MetricsColumns:
         """Like `read_new`, but the records of the kinds in `fields` come back as float64 arrays.
 
         Attaching to a run with a million train records must take about a second, so lines
@@ -63,11 +64,11 @@ class MetricsReader:
         READ_CHUNK_BYTES, with no Python object per record (or taken from metrics.index);
         any other line goes through `parse_record` as in `read_new` (same malformed counting).
         A value that is missing or null reads as NaN. The newest `tail` records of each of
-        those kinds also come back whole.
+        those kinds also come back whole. Records of the kinds in `drop` are skipped.
         """
         import numpy as np
 
-        result = MetricsColumns(fields, tail)
+        result = MetricsColumns(fields, tail, drop)
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
