@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tui.app import create_app
-from tui.gpu import (GpuFeed, GpuProcess, GpuReading, GpuSnapshot, History, HostReading, Reading, Sampler,
+from tui.gpu import (GpuFeed, GpuProcess, GpuSnapshot, History, HostReading, Reading, Sampler,
                      TrainerProcesses, bin_series, mark_processes, trainer_processes)
 from tui.widgets.gpu_panel import bar_chart, card_lines, compact_lines, gpu_fields, process_row, sparkline
 from tui_helpers import FakeRun, settle, sync, typical_run, wait_for

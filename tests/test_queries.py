@@ -98,3 +98,18 @@ def test_checkpoint_rows_agree_with_the_full_analysis_with_or_without_the_index(
     assert [(r.step, r.val_loss, r.tags) for r in without.rows] == [(r.step, r.val_loss, r.tags) for r in table.rows]
     listing = json.loads(voxtop("checkpoints", run.name, "--json", runs=run.path.parent).stdout)
     assert listing == [row.as_json() for row in table.rows]
+
+
+def test_a_voxtop_run_as_a_run_source_answers_as_the_queries(tmp_path: Path) -> None:
+    from trainer.rundir.source import RunSource, VoxtopRun, list_sources, open_run
+
+    run = long_run(tmp_path)
+    source = open_run(tmp_path, run.name)
+    assert isinstance(source, RunSource) and isinstance(source, VoxtopRun) and source.path == run.path
+    assert source.summary() == run_summary(run) and [s.name for s in list_sources(tmp_path)] == [run.name]
+    assert source.checkpoint_table(DetectorConfig()) == checkpoint_table(run, DetectorConfig())
+    assert source.state() == "finished" and source.status()["step"] == 300
+    records = source.metrics_reader().read_new()
+    alignment = {"kind": "alignment", "path": "alignments/step-00000300.npy", "mel": ""}
+    assert records[0]["kind"] == "start" and source.picture_path(alignment, "alignment") == run.alignment_path(300)
+    assert source.picture_path(alignment, "mel") is None

@@ -7,7 +7,6 @@ import errno
 import os
 import pickle
 import random
-import signal
 import socket
 import subprocess
 import sys

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.rundir import RunDir
 from tui.follow import CheckpointWatcher, RunFollower, read_log_tail
 from tui.screens.monitor_data import MonitorModel, smoothing_step
 from tui.summary import RunsIndex, estimate, PresetReference

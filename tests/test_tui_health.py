@@ -9,7 +9,7 @@ from conftest import voxtop
 from health_helpers import write_health
 from tui.app import create_app
 from tui.screens.monitor import MonitorScreen
-from tui_helpers import FakeLauncher, FakeRun, FakeSampler, settle, sync, typical_run, wait_for
+from tui_helpers import FakeLauncher, FakeRun, FakeSampler, sync, typical_run, wait_for
 
 
 async def open_monitor(pilot, run) -> MonitorScreen:

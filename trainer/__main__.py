@@ -17,14 +17,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from trainer.rundir import MetricsWriter, RunDir, RunError
-
-
-def log(message: str) -> None:
-    try:
-        print(message, flush=True)
-    except OSError:
-        pass  # train.log is on a full or failing disk; the run's records say what happened
+from trainer.failure import fail_run, log
+from trainer.rundir import RunDir, RunError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,31 +133,6 @@ def describe_failure(run: RunDir, exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         error += f" — free space on the disk of {run.path}, then resume the run"
     return error
-
-
-def fail_run(run: RunDir, step: int, error: str, writer: MetricsWriter | None = None) -> None:
-    """Record a failure: an error event, an `end` record and `failed` in status.json.
-
-    Each is tried on its own, so a disk that refuses metrics.jsonl still gets status.json
-    saying `failed`, and the other way round; what could not be written is said on stderr.
-    """
-    unrecorded = []
-    try:
-        writer = writer or MetricsWriter(run.metrics_path)
-        writer.write("event", step, level="error", code="crash", message=error)
-        writer.write("end", step, reason="failed")
-    except Exception as exc:  # noqa: BLE001 — the status below must still be written
-        unrecorded.append(f"{run.metrics_path.name} ({exc})")
-    try:
-        run.force_status(state="failed", error=error)
-    except Exception as exc:  # noqa: BLE001
-        unrecorded.append(f"{run.status_path.name} ({exc})")
-    log(f"run failed at step {step}: {error}")
-    for what in unrecorded:
-        try:
-            print(f"error: could not record the failure in {what}", file=sys.stderr, flush=True)
-        except OSError:
-            pass
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Collection, Iterable, Mapping
+from typing import Any, Collection, Iterable
 
 MAX_ITEMS = 64  # sentences kept per record; the trainer renders about a dozen
 MAX_TEXT_CHARS = 300  # longer texts (sentence, what was heard) are cut with an ellipsis

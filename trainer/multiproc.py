@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from trainer.failure import fail_run
 from trainer.rundir import MetricsWriter, RunDir, read_metrics
 
 
@@ -48,8 +49,6 @@ def _workers(agent: subprocess.Popen[bytes]) -> list[psutil.Process]:
 
 def launch_workers(run: RunDir, nproc: int, checkpoint: str | None) -> int:
     """Run the workers to the end; returns torchrun's exit status (0 = every rank ended cleanly)."""
-    from trainer.__main__ import fail_run
-
     for stale in glob.glob(str(run.path / ".rank*.error")):
         os.unlink(stale)
     run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0), host=socket.gethostname(),

@@ -110,10 +110,9 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from trainer.rundir import list_runs
-    from trainer.rundir.queries import run_summary
+    from trainer.rundir.source import list_sources
 
-    summaries = [run_summary(run) for run in list_runs(args.runs)]
+    summaries = [source.summary() for source in list_sources(args.runs)]
     if args.json:
         json.dump([s.as_json() for s in summaries], sys.stdout, indent=2)
         print()
@@ -138,14 +137,14 @@ def _health_cells(health: Any, pending: bool) -> tuple[str, str]:
 
 
 def cmd_checkpoints(args: argparse.Namespace) -> int:
-    from trainer.rundir import ACTIVE_STATES, resolve_run
-    from trainer.rundir.queries import checkpoint_table
+    from trainer.rundir import ACTIVE_STATES
+    from trainer.rundir.source import open_run
 
     try:
-        run = resolve_run(args.runs, args.run)
+        run = open_run(args.runs, args.run)
     except RunError as exc:
         return _fail(str(exc))
-    table = checkpoint_table(run, sentences=args.json)
+    table = run.checkpoint_table(sentences=args.json)
     if args.json:
         json.dump([row.as_json() for row in table.rows], sys.stdout, indent=2)
         print()
@@ -153,7 +152,7 @@ def cmd_checkpoints(args: argparse.Namespace) -> int:
     if not table.rows:
         print(f"{run.name}: no checkpoints yet")
         return 0
-    pending = run.effective_state() in ACTIVE_STATES
+    pending = run.state() in ACTIVE_STATES
     print(f"{'STEP':>9}  {'SAVED':16}  {'VAL LOSS':>9}  {'READS':>5}  {'UNDERSTOOD':>10}  {'SIZE':>9}  TAGS")
     for row in table.rows:
         saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.mtime))

@@ -8,7 +8,6 @@ in worker threads; a lock keeps two polls from interleaving.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field

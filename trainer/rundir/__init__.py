@@ -16,6 +16,8 @@ Its modules, one concern each, and what they own:
 - `queries`: what the screens and commands ask of a run, answered one way and at a bounded
   cost: its summary, its checkpoint rows with tags and the recommended one, tails, the
   records a resume replays.
+- `source`: `RunSource`, what the screens and commands need from a run behind one interface;
+  `VoxtopRun` (this contract) is the first implementation, other trainers' folders plug in beside it.
 
 Readers ignore unknown keys and kinds and a trailing partial line; a malformed line is
 counted and skipped, never fatal, the same way by every reader. `from trainer.rundir import X`

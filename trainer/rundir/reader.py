@@ -76,10 +76,7 @@ class MetricsReader:
         if size < self.offset:
             self.offset, self._partial = 0, b""
         if self.offset == 0 and not self._partial and index_covers(fields):
-            covered = read_index(np, self.path, size, result)
-            if covered is not None:
-                self.offset, dropped = covered
-                self.malformed += dropped
+            self._read_index(np, size, result)
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             while self.offset < size:
@@ -100,6 +97,14 @@ class MetricsReader:
                 self._partial = block[ends[-1] + 1:filled].tobytes()
                 self.malformed += parse_columns(np, block, ends, result)
         return result.finish()
+
+
+    def _read_index(self, np: Any, size: int, out: MetricsColumns) -> None:
+        """Take what metrics.index covers into `out` (`index.read_index`) and move on past it."""
+        covered = read_index(np, self.path, size, out)
+        if covered is not None:
+            self.offset, dropped = covered
+            self.malformed += dropped
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

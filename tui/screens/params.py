@@ -279,7 +279,7 @@ class ParamsScreen(Screen[None]):
         rows = [FieldRow(info, self.initial[info.key]) for info in self.infos if info.key not in MAIN_KEYS]
         await self.query_one("#advanced", Collapsible).query_one(Collapsible.Contents).mount_all(rows)
         for row in rows:
-            row.editor.disabled = self.resume_run is not None and not resume_settable(info.key)
+            row.editor.disabled = self.resume_run is not None and not resume_settable(row.info.key)
         self._show_errors(self.errors)
 
     def validate(self) -> config_mod.Config | None:

@@ -1,0 +1,129 @@
+"""Run sources: what the screens and commands need from a run, behind one small interface.
+
+The Runs screen, the Monitor, `voxtop runs`, `voxtop checkpoints`, `voxtop watch` and `voxtop
+export` ask a `RunSource` for a run's status, its records (as numeric columns, by byte offset),
+its checkpoints and their pictures; they never open a run's files themselves. voxtop's own run
+directory (`VoxtopRun`) is the first source. A folder written by another trainer (TensorBoard
+event files, its own checkpoint names) plugs in as another subclass, and `open_run` learns to
+recognise it; the screens need no change.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from trainer.rundir.layout import CheckpointFile, RunDir, list_runs, resolve_run
+from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, newest_records, run_summary,
+                                    tail_records)
+from trainer.rundir.reader import MetricsReader
+
+if TYPE_CHECKING:
+    from trainer.overtrain import DetectorConfig
+
+
+class RunSource(ABC):
+    """One run, wherever it came from: its status, records, checkpoints and pictures.
+
+    Every method is cheap to call again (bounded reads, or reads of what is new), never raises
+    for a missing or damaged file (it answers "none" instead), and may be called off the UI
+    thread; a source holds no widget and no screen state.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The run's name as lists show it."""
+
+    @property
+    @abstractmethod
+    def path(self) -> Path:
+        """The folder the run lives in."""
+
+    @abstractmethod
+    def status(self) -> dict[str, Any] | None:
+        """The run's status fields (`state`, `step`, `total_steps`, `epoch`, `error`, ...), None when unknown."""
+
+    @abstractmethod
+    def state(self, status: dict[str, Any] | None = None) -> str:
+        """The state a watcher shows: one of the contract's states, `stale` when its process is gone, or `unknown`."""
+
+    @abstractmethod
+    def summary(self) -> RunSummary:
+        """State, progress and the newest train and val figures, each labelled."""
+
+    @abstractmethod
+    def metrics_reader(self) -> MetricsReader:
+        """A reader of the run's records from the start: `read_new()` as dicts, `read_new_columns()` as
+        arrays, each call costing only what was written since the last."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[CheckpointFile]:
+        """The finished checkpoint files, oldest first."""
+
+    @abstractmethod
+    def checkpoint_table(self, detector: DetectorConfig | None = None, sentences: bool = True) -> CheckpointTable:
+        """The checkpoints newest first with val loss, health and tags, and the recommended one
+        (`sentences=False`: health counts without each sentence)."""
+
+    @abstractmethod
+    def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
+        """The records in the last `max_bytes` of the run's metrics, and where reading goes on after them."""
+
+    @abstractmethod
+    def picture_path(self, record: dict[str, Any], kind: str) -> Path | None:
+        """The file of an `alignment` record's picture (`alignment` or `mel`), None when it names none."""
+
+
+class VoxtopRun(RunSource):
+    """A voxtop run directory (the run contract of `trainer.rundir`)."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    def status(self) -> dict[str, Any] | None:
+        return self.run.read_status()
+
+    def state(self, status: dict[str, Any] | None = None) -> str:
+        return self.run.effective_state(status)
+
+    def summary(self) -> RunSummary:
+        return run_summary(self.run, newest_records(self.run.metrics_path))
+
+    def metrics_reader(self) -> MetricsReader:
+        return MetricsReader(self.run.metrics_path)
+
+    def checkpoints(self) -> list[CheckpointFile]:
+        return self.run.checkpoints()
+
+    def checkpoint_table(self, detector: DetectorConfig | None = None, sentences: bool = True) -> CheckpointTable:
+        return checkpoint_table(self.run, detector, sentences=sentences)
+
+    def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
+        return tail_records(self.run.metrics_path, max_bytes)
+
+    def picture_path(self, record: dict[str, Any], kind: str) -> Path | None:
+        raw = record.get("path") if kind == "alignment" else record.get("mel")
+        if not isinstance(raw, str) or not raw:
+            return None
+        path = Path(raw)
+        return path if path.is_absolute() else self.run.path / path
+
+
+def open_run(runs_root: Path, name_or_path: str) -> RunSource:
+    """The run named (under `runs_root`) or given by path, as a source; RunError when there is none."""
+    return VoxtopRun(resolve_run(runs_root, name_or_path))
+
+
+def list_sources(runs_root: Path) -> list[RunSource]:
+    """Every run under `runs_root`, newest name first, as sources."""
+    return [VoxtopRun(run) for run in list_runs(runs_root)]
