@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from tui.screens.runs import RunsScreen
 
@@ -86,6 +87,17 @@ class VoxtopApp(App[None]):
     def configs_root(self) -> Path:
         """Where the Parameters screen saves config files: beside the runs folder."""
         return self.runs_root.parent / "configs"
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes something the user sees: a notification of what failed.
+
+        Every worker runs with `exit_on_error=False` and a description, so none can close the app.
+        """
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.notify(f"{event.worker.description or event.worker.name} failed: {reason}", severity="error",
+                        timeout=10)
 
     def get_default_screen(self) -> RunsScreen:
         """The Runs screen is the bottom of the stack: no blank default screen to build first."""

@@ -14,6 +14,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.messages import ActionFailed, DatasetScanned, DatasetsListed, ScanProgress
+from tui.workers import ReportsWorkerFailures
 
 MAX_PROBLEMS_SHOWN = 200
 #: Problems of one kind listed before the rest of that kind is summed up (10 files at 44.1 kHz
@@ -87,7 +88,7 @@ def describe_report(path: Path, report: Any) -> str:
     return "\n".join(lines)
 
 
-class DatasetsScreen(Screen[None]):
+class DatasetsScreen(ReportsWorkerFailures, Screen[None]):
     """Pick a dataset; its report is computed in a worker (cached on disk by trainer.dataset)."""
 
     BINDINGS = [
@@ -113,7 +114,7 @@ class DatasetsScreen(Screen[None]):
         self.query_one("#datasets", OptionList).focus()
         self._list()
 
-    @work(thread=True, exclusive=True, group="datasets")
+    @work(thread=True, exclusive=True, group="datasets", exit_on_error=False, description="listing the datasets")
     def _list(self) -> None:
         from trainer.dataset import list_datasets
 
@@ -153,7 +154,7 @@ class DatasetsScreen(Screen[None]):
             self.reports.pop(path, None)
             self._highlighted()
 
-    @work(thread=True, exclusive=True, group="scan")
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False, description="checking the dataset")
     def _scan(self, path: Path) -> None:
         from trainer.dataset import scan
 

@@ -24,6 +24,7 @@ from tui.gpu import GpuSnapshot, run_trainer
 from tui.messages import GpuSampled
 from tui.widgets.gpu_panel import card_lines, host_lines, process_row
 from tui.widgets.tables import fill_table
+from tui.workers import ReportsWorkerFailures
 
 PROCESS_COLUMNS = (("run", "mark"), ("pid", "pid"), ("user", "user"), ("gpu", "gpu"), ("mem", "mem"),
                    ("type", "type"), ("cpu", "cpu"), ("command", "command"))
@@ -73,7 +74,7 @@ class GpuCards(Widget):
         return Text("\n".join(self.lines()), no_wrap=True, overflow="ellipsis")
 
 
-class GpuScreen(Screen[None]):
+class GpuScreen(ReportsWorkerFailures, Screen[None]):
     """All GPUs at once; `run` (a RunDir, or None) decides which processes are marked as its trainer."""
 
     BINDINGS = [
@@ -115,7 +116,7 @@ class GpuScreen(Screen[None]):
         """Start one sample in a worker thread; it posts GpuSampled."""
         self._sample(self.run)
 
-    @work(thread=True, exclusive=True, group="gpu")
+    @work(thread=True, exclusive=True, group="gpu", exit_on_error=False, description="sampling the GPUs")
     def _sample(self, run: Any) -> None:
         trainer = run_trainer(run) if run is not None else None
         self.post_message(GpuSampled(self.app.gpu_feed.sample(trainer)))

@@ -34,6 +34,7 @@ from tui.widgets.health_line import HealthLine
 from tui.widgets.heatmap import Heatmap
 from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
+from tui.workers import ReportsWorkerFailures
 
 TRAINER_RECHECK_S = 15.0  # how often the GPU panel looks for new trainer child processes
 NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
@@ -58,7 +59,7 @@ class ProgressLine(Widget):
         return Text(self.text, no_wrap=True, overflow="ellipsis")
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(ReportsWorkerFailures, Screen[None]):
     """Follows one run; redraws only when `MonitorModel.update` reports new data."""
 
     BINDINGS = [
@@ -138,7 +139,7 @@ class MonitorScreen(Screen[None]):
         attention_width = self.query_one("#attention").content_size.width
         self._follow(loss_width, attention_width, self.smoothing, self.picture_kind, force, self.picture_step)
 
-    @work(thread=True, exclusive=True, group="follow")
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False, description="reading the run")
     def _follow(self, loss_width: int, attention_width: int, smoothing: float, picture_kind: str,
                 force: bool, picture_step: int | None) -> None:
         try:
@@ -256,7 +257,7 @@ class MonitorScreen(Screen[None]):
     def on_screen_resume(self) -> None:  # also on the first push: the first sample without a wait
         self._sample_gpu(self.run)
 
-    @work(thread=True, exclusive=True, group="gpu")
+    @work(thread=True, exclusive=True, group="gpu", exit_on_error=False, description="sampling the GPU")
     def _sample_gpu(self, run: RunDir) -> None:
         self.post_message(GpuSampled(self.app.gpu_feed.sample(self._trainer_processes(run))))
 
@@ -325,7 +326,7 @@ class MonitorScreen(Screen[None]):
             self._set_text("#mon-title", title_text(self.view, self.asked))
         self._stop(kill)
 
-    @work(thread=True, exclusive=True, group="control")
+    @work(thread=True, exclusive=True, group="control", exit_on_error=False, description="stopping the run")
     def _stop(self, kill: bool) -> None:
         try:
             signalled = self.app.launcher.stop(self.run, kill)
@@ -362,7 +363,7 @@ class MonitorScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(question), lambda yes: self._resume(
             checkpoint.path, checkpoint.step, recommended) if yes else None)
 
-    @work(thread=True, exclusive=True, group="control")
+    @work(thread=True, exclusive=True, group="control", exit_on_error=False, description="resuming the run")
     def _resume(self, path: Any, step: int, recommended: str | None) -> None:
         try:
             self.app.launcher.start(self.run, path)
@@ -392,7 +393,7 @@ class MonitorScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(question),
                              lambda yes: self._export(checkpoint.path, checkpoint.step, out) if yes else None)
 
-    @work(thread=True, exclusive=True, group="export")
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="exporting the checkpoint")
     def _export(self, checkpoint: Path, step: int, out: Path) -> None:
         """Run `voxtop export` as its own process: it loads torch, which the TUI never imports."""
         self.post_message(ActionDone(f"exporting to {out}…"))

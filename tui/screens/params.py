@@ -26,6 +26,7 @@ from tui.messages import (ActionDone, ActionFailed, ConfigSaved, DatasetScanned,
 from tui.headless import apply_resume_settings, resume_settable
 from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, toml_value, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
+from tui.workers import ReportsWorkerFailures
 
 
 def _display_path(path: Path | str) -> str:
@@ -83,7 +84,7 @@ def config_text_for(config: config_mod.Config, path: Path) -> str:
     return config_mod.dumps(portable)
 
 
-class ParamsScreen(Screen[None]):
+class ParamsScreen(ReportsWorkerFailures, Screen[None]):
     """The launch form; ctrl+l launches (or resumes), ctrl+s saves the TOML."""
 
     BINDINGS = [
@@ -230,7 +231,7 @@ class ParamsScreen(Screen[None]):
         question = "Leave the form?\nYour edits are neither saved (ctrl+s) nor launched (ctrl+l)."
         self.app.push_screen(ConfirmScreen(question), lambda yes: self.app.pop_screen() if yes else None)
 
-    @work(thread=True, exclusive=True, group="params-gpu")
+    @work(thread=True, exclusive=True, group="params-gpu", exit_on_error=False, description="checking the GPU")
     def _check_gpu(self) -> None:
         reading = self.app.gpu_feed.sample(None).reading
         self.post_message(GpuChecked(len(reading.gpus), reading.reason))
@@ -443,7 +444,7 @@ class ParamsScreen(Screen[None]):
 
     # --- estimates ----------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="params-scan")
+    @work(thread=True, exclusive=True, group="params-scan", exit_on_error=False, description="checking the dataset")
     def _scan(self, path: Path, language: str, sample_rate: int, resample: bool) -> None:
         from trainer.dataset import scan
 
@@ -454,7 +455,8 @@ class ParamsScreen(Screen[None]):
             return
         self.post_message(DatasetScanned(path, report))
 
-    @work(thread=True, exclusive=True, group="params-reference")
+    @work(thread=True, exclusive=True, group="params-reference", exit_on_error=False,
+          description="reading earlier runs for the estimates")
     def _reference(self, preset: str) -> None:
         self.post_message(ReferenceReady(preset, preset_reference(self.app.runs_root, preset)))
 
@@ -540,7 +542,7 @@ class ParamsScreen(Screen[None]):
         except OSError:
             return False
 
-    @work(thread=True, exclusive=True, group="params-save")
+    @work(thread=True, exclusive=True, group="params-save", exit_on_error=False, description="saving the config")
     def _save(self, config: config_mod.Config, path: Path, overwrite: bool) -> None:
         """Write `path`; without `overwrite` only as a new file (a file appearing meanwhile is kept)."""
         from trainer.rundir import atomic_write_text
@@ -596,7 +598,7 @@ class ParamsScreen(Screen[None]):
         if config is not None:
             self._start(None, config, None, [])
 
-    @work(thread=True, exclusive=True, group="params-launch")
+    @work(thread=True, exclusive=True, group="params-launch", exit_on_error=False, description="starting the run")
     def _start(self, run: RunDir | None, config: config_mod.Config | None, checkpoint: Path | None,
                resume_settings: list[str]) -> None:
         """Prepare (new run) or change the resumed run's settings, then start the trainer."""

@@ -17,6 +17,7 @@ from tui.messages import ActionDone, ActionFailed, RunLaunched, RunsListed
 from tui.states import state_word
 from tui.summary import RunSummary, RunsIndex
 from tui.widgets.tables import fill_table
+from tui.workers import ReportsWorkerFailures
 
 COLUMNS = (("run", "name"), ("state", "state"), ("step", "step"), ("ep", "epoch"),
            ("train", "train"), ("val", "val"), ("attn", "attn"), ("started", "started"))
@@ -59,7 +60,7 @@ def is_deletable_run(runs_root: Path, path: Path) -> bool:
             and not path.is_symlink() and path.is_dir() and (path / "config.toml").is_file())
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(ReportsWorkerFailures, Screen[None]):
     """The home screen: a table of runs, refreshed every few seconds from status + metrics tail."""
 
     AUTO_FOCUS = None  # the table is focused right after the first paint (on_mount)
@@ -110,7 +111,7 @@ class RunsScreen(Screen[None]):
         if self.is_current:
             self._list_runs()
 
-    @work(thread=True, exclusive=True, group="runs")
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="listing the runs")
     def _list_runs(self) -> None:
         assert self._index is not None
         try:
@@ -216,7 +217,7 @@ class RunsScreen(Screen[None]):
         if summary is not None:
             self.app.open_params(resume_run=RunDir(summary.path))
 
-    @work(thread=True, exclusive=True, group="resume")
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False, description="resuming the run")
     def _resume(self, run: RunDir) -> None:
         checkpoints = run.checkpoints()
         if not checkpoints:
@@ -243,7 +244,7 @@ class RunsScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(question),
                              lambda yes: self._delete(summary.path) if yes else None)
 
-    @work(thread=True, exclusive=True, group="delete")
+    @work(thread=True, exclusive=True, group="delete", exit_on_error=False, description="deleting the run")
     def _delete(self, path: Path) -> None:
         run = RunDir(path)
         state = run.effective_state()
