@@ -144,6 +144,9 @@ win {model['win_length']}, fmin {model['fmin']:g}, fmax {model['fmax']:g}.
         ids = torch.tensor([[symbols.index(ch) for ch in text if ch in symbols]])
         with torch.no_grad():
             mel, mel_lengths, alignments = model.infer(ids)
+            # end on silence (log of the 1e-5 floor): Griffin-Lim needs a few frames, and a barely
+            # trained model may stop after one or two
+            mel = torch.nn.functional.pad(mel, (0, 8), value=-11.5129)
             to_linear = torchaudio.transforms.InverseMelScale(
                 n_stft=export["n_fft"] // 2 + 1, n_mels=export["n_mels"], sample_rate=export["sample_rate"],
                 f_min=export["fmin"], f_max=export["fmax"], norm="slaney", mel_scale="slaney")

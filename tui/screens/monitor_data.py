@@ -324,7 +324,7 @@ class MonitorModel:
         legend = f"train ⠤⠤ ema {smoothing:g} [ ], val ••"
         loss = chart_spec(f"loss · {legend}", history.train_loss, history.val_loss, smoothing, loss_width,
                           smoother=self._smoothers[0])
-        attention = chart_spec(f"attention score (good > 0.3) · {legend}", history.train_attention,
+        attention = chart_spec(f"attention sharpness, not alignment · {legend}", history.train_attention,
                                history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0),
                                smoother=self._smoothers[1])
         self._charts = (mark_minima(loss, history.val_loss, self.analysis.result),
