@@ -64,7 +64,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_resumes(tmp_path: Path) -> 
         if report.checkpoints:
             assert len(report.checkpoints) <= 3, report  # rotation ran: two newest plus the best
     assert reports[-1].checkpoints, "no checkpoint was ever written; the kills came too early"
-    assert asyncio.run(runs_screen_state(runs, run.name)) == "stale"
+    assert asyncio.run(runs_screen_state(runs, run.name)) == "not responding"  # the contract's `stale`, in words
 
     # The pid in status.json now belongs to another live process (this one): still stale,
     # `stop` signals nobody, and resume works, because the lock decides, not the pid.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer.rundir import RunDir, RunError
+from tui.states import state_word
 
 
 def _fail(message: str) -> int:
@@ -120,11 +121,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no runs in {args.runs}")
         return 0
-    print(f"{'RUN':32} {'STATE':9} {'STEP':>13} {'EPOCH':>6} {'TRAIN LOSS':>10} {'VAL LOSS':>9} {'VAL ATTN':>8}  STARTED")
+    print(f"{'RUN':32} {'STATE':14} {'STEP':>13} {'EPOCH':>6} {'TRAIN LOSS':>10} {'VAL LOSS':>9} {'VAL ATTN':>8}  STARTED")
     for s in summaries:
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.started_at)) if s.started_at else "-"
         step = f"{s.step}/{s.total_steps or '-'}"
-        print(f"{s.name:32} {s.state:9} {step:>13} {s.epoch:>6} {_fmt(s.train_loss):>10} "
+        print(f"{s.name:32} {state_word(s.state):14} {step:>13} {s.epoch:>6} {_fmt(s.train_loss):>10} "
               f"{_fmt(s.val_loss):>9} {_fmt(s.val_attention, 3):>8}  {started}")
     return 0
 
