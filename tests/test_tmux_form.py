@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from conftest import DEMO
-from test_tmux import VOXTOP, Tmux, voxtop_command
+from test_tmux import VOXTOP, Tmux, folders, tmux, voxtop_command  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None or not VOXTOP.exists(),
                                 reason="needs tmux and the .venv voxtop script")
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    server = Tmux(f"voxtop-form-{os.getpid()}-{tmp_path.name}")
-    yield server
-    server("kill-server")
-
-
-@pytest.fixture
-def folders(tmp_path: Path) -> tuple[Path, Path]:
-    datasets = tmp_path / "datasets"
-    shutil.copytree(DEMO, datasets / "demo", ignore=shutil.ignore_patterns(".voxtop"))
-    return datasets, tmp_path / "runs"
 
 
 def _epochs_line(screen: str) -> str:
