@@ -193,7 +193,7 @@ def test_watch_a_killed_trainer_exits_1_as_stale(tmp_path: Path) -> None:
 
 
 def test_headless_modules_keep_torch_out() -> None:
-    code = ("import sys, tui.headless, tui.watch, tui.scripts, tui.cli; tui.cli.build_parser(); "
+    code = ("import sys, tui.cli, tui.watch, tui.scripts; tui.cli.build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchaudio')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -14,8 +14,10 @@ import pytest
 
 #: The trainer's modules that never import torch or textual: the run contract and what the TUI reads.
 TORCH_FREE = ["trainer.config", "trainer.rundir", "trainer.rundir.queries", "trainer.rundir.source", "trainer.dataset",
-              "trainer.text", "trainer.overtrain", "trainer.health_records", "trainer.launch"]
-MODULES = ["tui.app", "tui.cli", *TORCH_FREE,
+              "trainer.text", "trainer.overtrain", "trainer.health_records", "trainer.launch",
+              "trainer.resume_settings"]
+CLI = [f"tui.cli.{name}" for name in ("common", "dataset", "train", "runs", "watch", "script", "export")]
+MODULES = ["tui.app", "tui.cli", *CLI, *TORCH_FREE,
            "tui.screens.monitor", "tui.screens.params", "tui.screens.datasets", "tui.follow", "tui.gpu"]
 
 

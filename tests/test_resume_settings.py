@@ -33,7 +33,7 @@ def test_resume_refuses_settings_the_checkpoint_fixes_and_changes_nothing(tmp_pa
 
 
 def test_apply_resume_settings_writes_the_config_and_says_so_in_the_log(tmp_path: Path) -> None:
-    from tui.headless import apply_resume_settings
+    from trainer.resume_settings import apply_resume_settings
 
     fake = typical_run(tmp_path / "runs")
     fake.end("stopped", 400, "stopped")

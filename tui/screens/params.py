@@ -23,7 +23,7 @@ from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, check_run_prefix
 from tui.messages import (ActionDone, ActionFailed, ConfigSaved, DatasetScanned, GpuChecked, ReferenceReady,
                           RunLaunched)
-from tui.headless import apply_resume_settings, resume_settable
+from trainer.resume_settings import apply_resume_settings, resume_settable
 from tui.screens.form import MAIN_KEYS, FieldInput, FieldRow, command_line, read_editor, toml_value, widget_id
 from tui.summary import PresetReference, estimate, preset_reference
 from tui.workers import ReportsWorkerFailures

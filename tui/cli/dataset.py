@@ -1,22 +1,15 @@
-"""The `voxtop` command: the TUI by default, plus headless subcommands.
+"""`voxtop dataset check|info`: is a dataset usable, and what is in it.
 
-Imports of trainer modules happen inside the commands, so `voxtop --help` and the TUI
-never pay for torch.
+`trainer.dataset` (torch-free) is imported inside the commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
 
-
-def _print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+from tui.cli.common import print_json
 
 
 #: Problems of one kind `dataset check` prints before summing up the rest: a dataset with
@@ -30,7 +23,7 @@ def cmd_dataset_check(args: argparse.Namespace) -> int:
     report = scan(args.path, language=args.language, sample_rate=args.sample_rate,
                   resample=args.resample, use_cache=not args.no_cache)
     if args.json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return 0 if report.valid else 1
     shown: Counter[str] = Counter()
     for problem in report.problems:
@@ -59,7 +52,7 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
                   resample=args.resample)
     info = report.info
     if args.json:
-        _print_json({**info, "path": str(args.path), "valid": report.valid,
+        print_json({**info, "path": str(args.path), "valid": report.valid,
                      "errors": len(report.errors)})
         return 0 if info.get("clips") else 1
     if not info.get("clips"):
@@ -81,7 +74,8 @@ def cmd_dataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_dataset_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `dataset check` and `dataset info`."""
     dataset = sub.add_parser("dataset", help="check or measure an LJSpeech-format dataset")
     dsub = dataset.add_subparsers(dest="dataset_command", required=True)
     for name, func, help_text in (
@@ -96,54 +90,3 @@ def _add_dataset_commands(sub: argparse._SubParsersAction) -> None:  # type: ign
         if name == "check":
             p.add_argument("--no-cache", action="store_true", help="ignore the cached result")
         p.set_defaults(func=func)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0.1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text} s is out of range: use 0.1 to 3600")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="voxtop", description="Launch, watch and resume speech-model training from the terminal.")
-    parser.add_argument("--datasets", type=Path, default=Path("datasets"), help="datasets folder")
-    parser.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder")
-    parser.add_argument("--gpu-refresh", type=_seconds, default=1.0, metavar="SECONDS",
-                        help="seconds between GPU samples in the TUI (default 1)")
-    sub = parser.add_subparsers(dest="command")
-    _add_dataset_commands(sub)
-    from tui import commands
-
-    commands.add_commands(sub)
-    from tui import headless
-
-    headless.add_commands(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        from tui import commands
-
-        return commands.open_tui(args)
-    language = getattr(args, "language", None)
-    if language is not None:
-        from trainer.text import LANGUAGES
-
-        if language not in LANGUAGES:
-            parser.error(f"--language {language!r}: choose one of {', '.join(LANGUAGES)}")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The `voxtop` command: the TUI by default, plus the subcommands. All command-line code lives here.
+
+The rule: each module of this package owns one group of subcommands and exposes
+`add_parser(sub)`, which registers them with their options and their `cmd_*` functions;
+`COMMANDS` below lists the modules in the order `voxtop --help` shows them, and
+`build_parser` is the only place that assembles the parser. What more than one command
+needs (the one `fail()`, JSON output, the `--runs` and CONFIG/--name/--set option parents,
+argument types) is in `common`. A new subcommand is a new module plus one entry in
+`COMMANDS`.
+
+Nothing here imports torch at import time: trainer modules are imported inside the
+commands, so `voxtop --help` and the TUI never pay for torch (only `export` needs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from tui.cli.common import seconds_in_range
+
+#: The subcommand modules of this package, in help order.
+COMMANDS = ("dataset", "train", "runs", "watch", "script", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxtop", description="Launch, watch and resume speech-model training from the terminal.")
+    parser.add_argument("--datasets", type=Path, default=Path("datasets"), help="datasets folder")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder")
+    parser.add_argument("--gpu-refresh", type=seconds_in_range, default=1.0, metavar="SECONDS",
+                        help="seconds between GPU samples in the TUI (default 1)")
+    sub = parser.add_subparsers(dest="command")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    return parser
+
+
+def open_tui(args: argparse.Namespace) -> int:
+    """Open the Textual app on the datasets and runs folders."""
+    from tui.app import VoxtopApp
+
+    VoxtopApp(datasets_root=args.datasets, runs_root=args.runs, gpu_refresh_s=args.gpu_refresh).run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return open_tui(args)
+    language = getattr(args, "language", None)
+    if language is not None:
+        from trainer.text import LANGUAGES
+
+        if language not in LANGUAGES:
+            parser.error(f"--language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
