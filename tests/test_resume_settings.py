@@ -16,7 +16,7 @@ from textual.widgets import Input
 
 from conftest import only_run, tiny_config, voxtop
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, form_open, wait_for
 
 
 def test_resume_refuses_settings_the_checkpoint_fixes_and_changes_nothing(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ async def test_the_resume_form_trains_more_epochs(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.query("#runs") and app.screen.query_one("#runs").row_count == 1)
         await pilot.press("p")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         app.screen.query_one("#f-train-epochs", Input).value = "800"
         await wait_for(pilot, lambda: "--set train.epochs=800" in app.screen.command)
         assert app.screen.command.startswith(f"voxtop --runs {tmp_path / 'runs'} resume {fake.run.name} ")

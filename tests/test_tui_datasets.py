@@ -9,7 +9,7 @@ from textual.widgets import OptionList
 
 from conftest import DEMO, make_dataset
 from tui.app import create_app
-from tui_helpers import sync, wait_for
+from tui_helpers import sync, form_open, wait_for
 
 
 def detail(app) -> str:
@@ -67,7 +67,7 @@ async def test_enter_opens_parameters_for_the_dataset(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: "clips        150" in detail(app))
         assert app.screen.query_one("#datasets", OptionList).option_count == 2
         await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         assert app.screen.raw_values()["data.dataset"] == str(root / "demo")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import make_dataset
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, form_open, wait_for
 
 
 def _detail(app) -> str:
@@ -29,7 +29,7 @@ async def test_a_44khz_dataset_opens_the_form_with_resampling_on(tmp_path: Path)
         assert "... and 8 more of this kind (wavs/clip02.wav, wavs/clip03.wav, wavs/clip04.wav, ...)" in text
         assert "voxtop can fix this: data.resample = true" in text
         await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         form = app.screen
         assert form.raw_values()["data.resample"] is True
         await wait_for(pilot, lambda: "steps/epoch" in str(form.query_one("#estimates").render()))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import DEMO, ROOT
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, form_open, wait_for
 
 DEMO_CONFIG = ROOT / "configs" / "demo.toml"
 
@@ -34,7 +34,7 @@ async def test_t_then_ctrl_l_trains_the_demo_from_its_shipped_config(tmp_path: P
         detail = await wait_for(pilot, lambda: str(app.screen.query_one("#run-detail").render()))
         assert "Press t, then ctrl+l, to train a short demo" in " ".join(detail.split())
         await pilot.press("t")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: launcher.started)
     shipped = config_mod.load(DEMO_CONFIG)

@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from conftest import DEMO
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, form_open, wait_for
 
 
 def _app(tmp_path: Path):
@@ -32,7 +32,7 @@ async def test_clearing_a_field_and_typing_at_once_keeps_the_typed_value(tmp_pat
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         app.call_later(app.open_params, dataset=root / "demo")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         for key, typed, expected in (("train.epochs", "12", 12), ("train.batch_size", "8", 8),
                                      ("train.epochs", "340", 340)):
             field = app.screen.query_one("#f-" + key.replace(".", "-"), Input)

@@ -9,7 +9,7 @@ from pathlib import Path
 from conftest import DEMO
 from tui.app import create_app
 from tui.screens.monitor import MonitorScreen
-from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, form_open, wait_for
 
 
 def _footer(app) -> list[str]:
@@ -59,7 +59,7 @@ async def test_enter_on_datasets_opens_the_form_after_shift_tab_moved_the_focus(
         await pilot.pause(0.05)
         assert app.focused is not None and app.focused.id != "datasets"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
 
 
 @sync
@@ -70,7 +70,7 @@ async def test_switches_say_on_or_off_in_words(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         app.call_later(app.open_params, dataset=root / "demo")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         app.screen.query_one("#advanced").collapsed = False
         await wait_for(pilot, lambda: app.screen.query("#f-data-resample"))
         switch = app.screen.query_one("#f-data-resample")

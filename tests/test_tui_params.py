@@ -15,7 +15,7 @@ from textual.widgets import Input
 
 from conftest import DEMO
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, form_open, wait_for
 
 
 def setup(tmp_path: Path, launcher: FakeLauncher | None = None):
@@ -27,7 +27,7 @@ def setup(tmp_path: Path, launcher: FakeLauncher | None = None):
 async def open_form(pilot, dataset: Path) -> None:
     await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RunsScreen")
     pilot.app.call_later(pilot.app.open_params, dataset=dataset)
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ParamsScreen")
+    await wait_for(pilot, lambda: form_open(pilot.app))
 
 
 def text(app, selector: str) -> str:
@@ -99,7 +99,7 @@ async def test_typed_invalid_value_shows_the_schema_message_and_blocks_launch(tm
         assert row is not None
         await pilot.press("ctrl+l")
         await pilot.pause(0.05)
-        assert launcher.prepared == [] and type(app.screen).__name__ == "ParamsScreen"
+        assert launcher.prepared == [] and form_open(app)
         set_field(app, "train.batch_size", "abc")
         await wait_for(pilot, lambda: "is not a whole number" in text(app, "#row-f-train-batch_size .error"))
 
@@ -169,7 +169,7 @@ async def test_resume_offers_checkpoints_newest_first(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
         await pilot.press("p")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         select = app.screen.query_one("#checkpoint")
         assert [str(option[0]) for option in select._options][:2] == [
             "step 400 (step-00000400.pt)", "step 200 (step-00000200.pt)"]

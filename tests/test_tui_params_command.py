@@ -13,7 +13,7 @@ from textual.widgets import Input
 
 from conftest import DEMO, ROOT
 from tui.app import create_app
-from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, wait_for
+from tui_helpers import FakeLauncher, FakeSampler, sync, typical_run, form_open, wait_for
 
 SHIPPED_DEMO = ROOT / "configs" / "demo.toml"
 
@@ -31,7 +31,7 @@ def _setup(tmp_path: Path, launcher: FakeLauncher | None = None):
 async def _open_form(pilot, dataset: Path) -> None:
     await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RunsScreen")
     pilot.app.call_later(pilot.app.open_params, dataset=dataset)
-    await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ParamsScreen")
+    await wait_for(pilot, lambda: form_open(pilot.app))
     await wait_for(pilot, lambda: "steps/epoch" in str(pilot.app.screen.query_one("#estimates").render()))
 
 
@@ -52,7 +52,7 @@ async def test_ctrl_s_never_overwrites_the_shipped_config_without_asking(tmp_pat
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen")
         await pilot.press("escape")  # cancel: nothing written
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         assert shipped.read_bytes() == original and not (tmp_path / "configs" / "demo-1.toml").exists()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen")
@@ -67,7 +67,7 @@ async def test_ctrl_s_never_overwrites_the_shipped_config_without_asking(tmp_pat
         await pilot.pause(0.1)
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "epochs = 90" in copy.read_text())
-        assert type(app.screen).__name__ == "ParamsScreen" and shipped.read_bytes() == original
+        assert form_open(app) and shipped.read_bytes() == original
         copy.write_text(copy.read_text() + "# edited by hand\n")  # changed behind the form's back: ask again
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceScreen")
@@ -109,7 +109,7 @@ async def test_the_command_shown_runs_exactly_the_config_the_form_launches(tmp_p
         await wait_for(pilot, lambda: type(app.screen).__name__ == "TextScreen")
         assert command in str(app.screen.query_one("#text-dialog-body").render()).replace("\n", "")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: launcher.started)
     launched = launcher.started[0][0]
@@ -126,7 +126,7 @@ async def test_the_resume_form_shows_the_resume_command(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.query("#runs") and app.screen.query_one("#runs").row_count == 1)
         await pilot.press("p")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         await wait_for(pilot, lambda: "resume" in app.screen.command)
         assert app.screen.command == (f"voxtop --runs {tmp_path / 'runs'} resume {fake.run.name} "
                                       f"--checkpoint {fake.run.checkpoint_path(400)}")
@@ -142,14 +142,14 @@ async def test_escape_on_an_edited_form_asks_before_discarding_it(tmp_path: Path
         await pilot.press("escape")  # nothing edited: straight back
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         app.call_later(app.open_params, dataset=root / "demo")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         await pilot.pause(0.2)
         _set(app, "train.epochs", "61")
         await pilot.pause(0.1)
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("n")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         assert app.screen.raw_values()["train.epochs"] == 61
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")

@@ -9,7 +9,7 @@ from textual.widgets import Select
 
 from conftest import DEMO
 from tui.app import create_app
-from tui_helpers import FakeLauncher, sync, wait_for
+from tui_helpers import FakeLauncher, sync, form_open, wait_for
 
 
 class NoGpuSampler:
@@ -33,7 +33,7 @@ async def test_choosing_full_without_a_gpu_changes_the_note_and_tiny_checkpoints
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         app.call_later(app.open_params, dataset=root / "demo")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         await wait_for(pilot, lambda: "preset set to tiny" in side() and "steps/epoch" in side())
         assert "3 x 9.0 MB" in side()
         app.screen.query_one("#f-model-preset", Select).value = "full"

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import DEMO
 from tui.app import create_app
-from tui_helpers import FakeRun, FakeSampler, typical_run, utc, wait_for  # noqa: F401
+from tui_helpers import FakeRun, FakeSampler, typical_run, utc, form_open, wait_for  # noqa: F401
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -62,7 +62,7 @@ def test_params_screen(snap_compare, workspace: Path, size: tuple[int, int]) -> 
     async def form(pilot) -> None:
         await runs_loaded(pilot)
         pilot.app.call_later(pilot.app.open_params, dataset=Path("datasets/demo"))
-        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ParamsScreen"
+        await wait_for(pilot, lambda: form_open(pilot.app)
                        and "steps/epoch" in str(pilot.app.screen.query_one("#estimates").render()))
 
     assert snap_compare(app(), terminal_size=size, run_before=form)

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import make_dataset
 from tui.app import create_app
-from tui_helpers import FakeRun, FakeSampler, settle, sync, typical_run, wait_for
+from tui_helpers import FakeRun, FakeSampler, settle, sync, typical_run, form_open, wait_for
 
 SIZES = [(40, 12), (200, 60), (80, 24), (41, 13), (120, 20), (20, 6), (60, 40), (10, 3), (300, 80), (40, 12)]
 
@@ -206,7 +206,7 @@ async def test_run_names_from_the_parameters_screen_cannot_leave_the_runs_folder
     async with app.run_test(size=(100, 40)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         app.call_later(app.open_params, dataset)
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "ParamsScreen")
+        await wait_for(pilot, lambda: form_open(app))
         for bad in ("../escape", "../../etc/cron.d/x", "/tmp/abs", "a/../../b", "..", "name with space"):
             app.screen.query_one("#run-name", Input).value = bad
             await settle(pilot)

@@ -179,6 +179,11 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout_s: float = 
         await settle(pilot)
 
 
+def form_open(app: Any) -> bool:
+    """The Parameters form is the current screen and is mounted (its configs are read in a worker first)."""
+    return type(app.screen).__name__ == "ParamsScreen" and app.screen.is_mounted and bool(app.screen.children)
+
+
 async def settle(pilot: Any) -> None:
     """Wait for running workers (a cancelled exclusive one is fine), then let messages land."""
     from textual.worker import WorkerCancelled

@@ -10,10 +10,12 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from tui.messages import FormLoaded
 from tui.screens.runs import RunsScreen
 
 
@@ -122,11 +124,21 @@ class VoxtopApp(App[None]):
     def open_params(self, dataset: Path | None = None, resume_run: Any = None,
                     fixes: dict[str, Any] | None = None) -> None:
         """The Parameters form: for a new run of `dataset` (from its saved config, if any, with `fixes`
-        set: the settings that make it valid), or to resume."""
-        from tui.screens.params import ParamsScreen, find_base_config
+        set: the settings that make it valid), or to resume. Its configs are read in a worker first."""
+        self._load_form(dataset, resume_run, fixes)
 
-        base = find_base_config(self.configs_root, dataset) if dataset is not None and resume_run is None else None
-        self.push_screen(ParamsScreen(dataset=dataset, resume_run=resume_run, base_config=base, fixes=fixes))
+    @work(thread=True, exclusive=True, group="open-form", exit_on_error=False,
+          description="reading the config for the Parameters form")
+    def _load_form(self, dataset: Path | None, resume_run: Any, fixes: dict[str, Any] | None) -> None:
+        from tui.screens.params import load_form_inputs
+
+        self.post_message(FormLoaded(load_form_inputs(self.configs_root, dataset, resume_run, fixes)))
+
+    @on(FormLoaded)
+    def _form_loaded(self, message: FormLoaded) -> None:
+        from tui.screens.params import ParamsScreen
+
+        self.push_screen(ParamsScreen(message.inputs))
 
     def action_gpu(self) -> None:
         self.open_gpu(None)

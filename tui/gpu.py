@@ -373,6 +373,28 @@ def run_trainer(run: Any) -> TrainerProcesses | None:
     return trainer_processes(status)
 
 
+class TrainerLookup:
+    """A run's trainer processes, cached: looked up again when `key` (what names the trainer: its pid,
+    host, state) changes, or after `recheck_s` (a trainer's children come and go).
+
+    Finding a process's children scans every process on the host: too dear to do each second. Owned
+    by the one worker that samples the GPU (an exclusive worker group), never by a screen.
+    """
+
+    def __init__(self, recheck_s: float = 15.0, clock: Callable[[], float] = time.monotonic):
+        self.recheck_s = recheck_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[Any, float, TrainerProcesses | None] | None = None
+
+    def processes(self, run: Any, key: Any) -> TrainerProcesses | None:
+        now = self._clock()
+        with self._lock:
+            if self._cached is None or self._cached[0] != key or now - self._cached[1] > self.recheck_s:
+                self._cached = (key, now, run_trainer(run))
+            return self._cached[2]
+
+
 def mark_processes(reading: Reading, trainer: TrainerProcesses | None) -> Reading:
     """`reading` with the trainer's processes marked `own` and listed first, then by memory."""
     processes = [replace(p, own=trainer is not None and trainer.owns(p.pid)) for p in reading.processes]

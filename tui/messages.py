@@ -112,3 +112,10 @@ class ConfigSaved(Message):
     path: Path
     mtime_ns: int
     config: Any
+
+
+@dataclass
+class FormLoaded(Message):
+    """The Parameters form's configs and checkpoints were read (a `tui.screens.params.FormInputs`)."""
+
+    inputs: Any

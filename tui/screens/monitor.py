@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 from trainer.rundir import ACTIVE_STATES, RunDir
 from tui.follow import CheckpointWatcher
 from tui.audio import Player
-from tui.gpu import run_trainer
+from tui.gpu import TrainerLookup
 from tui.lognote import note_in_log
 from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
 from tui.screens.monitor_data import (DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step,
@@ -36,7 +36,6 @@ from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
 from tui.workers import ReportsWorkerFailures
 
-TRAINER_RECHECK_S = 15.0  # how often the GPU panel looks for new trainer child processes
 NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
 HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
 
@@ -90,7 +89,7 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         self._texts: dict[str, str] = {}
         self._host_only = False  # the last GPU sample found no GPU
         self._sampled_at = -HOST_ONLY_REFRESH_S
-        self._trainer: tuple[Any, float, Any] | None = None  # (status key, when, TrainerProcesses)
+        self._trainer_lookup = TrainerLookup()  # the GPU worker's own cache of the trainer's processes
         self.asked: str | None = None
         """"stop" or "kill" once the user asked the trainer to end, so the title says so at once."""
         self.picture_step: int | None = None
@@ -252,26 +251,19 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         if self._host_only and time.monotonic() - self._sampled_at < HOST_ONLY_REFRESH_S:
             return
         self._sampled_at = time.monotonic()
-        self._sample_gpu(self.run)
+        self._sample_gpu(self.run, self._trainer_key())
 
     def on_screen_resume(self) -> None:  # also on the first push: the first sample without a wait
-        self._sample_gpu(self.run)
+        self._sample_gpu(self.run, self._trainer_key())
 
     @work(thread=True, exclusive=True, group="gpu", exit_on_error=False, description="sampling the GPU")
-    def _sample_gpu(self, run: RunDir) -> None:
-        self.post_message(GpuSampled(self.app.gpu_feed.sample(self._trainer_processes(run))))
+    def _sample_gpu(self, run: RunDir, trainer_key: tuple[Any, ...]) -> None:
+        self.post_message(GpuSampled(self.app.gpu_feed.sample(self._trainer_lookup.processes(run, trainer_key))))
 
-    def _trainer_processes(self, run: RunDir) -> Any:
-        """The run's trainer processes, looked up again when its status changes or after TRAINER_RECHECK_S.
-
-        Finding a process's children scans every process on the host: too dear to do each second.
-        """
+    def _trainer_key(self) -> tuple[Any, ...]:
+        """What names the run's trainer: when it changes, its processes are looked up again (UI thread)."""
         status = self.model.follower.status or {}
-        key = (status.get("pid"), status.get("pgid"), status.get("host"), self._state())
-        now = time.monotonic()
-        if self._trainer is None or self._trainer[0] != key or now - self._trainer[1] > TRAINER_RECHECK_S:
-            self._trainer = (key, now, run_trainer(run))
-        return self._trainer[2]
+        return (status.get("pid"), status.get("pgid"), status.get("host"), self._state())
 
     @on(GpuSampled)
     def _show_gpu(self, message: GpuSampled) -> None:

@@ -8,6 +8,7 @@ fix can change, e.g. more epochs, plus a choice of its checkpoints, newest first
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Checkbox, Collapsible, Footer, Input, Label, Select, Static
 
 from trainer import config as config_mod
-from trainer.rundir import RunDir, RunError, check_run_prefix
+from trainer.rundir import CheckpointFile, RunDir, RunError, check_run_prefix
 from tui.messages import (ActionDone, ActionFailed, ConfigSaved, DatasetScanned, GpuChecked, ReferenceReady,
                           RunLaunched)
 from trainer.resume_settings import apply_resume_settings, resume_settable
@@ -56,6 +57,42 @@ def find_base_config(configs_root: Path, dataset: Path) -> Path | None:
         if config.data.dataset and Path(config.data.dataset) == wanted:
             return path
     return None
+
+
+@dataclass(frozen=True)
+class FormInputs:
+    """What the form opens with, read from disk by `load_form_inputs` off the UI thread."""
+
+    dataset: Path | None = None
+    resume_run: RunDir | None = None
+    base_config: Path | None = None
+    """The saved config the form starts from (new runs only), or None."""
+    loaded: config_mod.Config | None = None
+    """The resumed run's config, or the base config, as loaded; None when there is none or it is invalid."""
+    load_error: str | None = None
+    checkpoints: tuple[CheckpointFile, ...] = ()
+    """The resumed run's checkpoints, oldest first."""
+    fixes: dict[str, Any] = field(default_factory=dict)
+
+
+def load_form_inputs(configs_root: Path, dataset: Path | None = None, resume_run: RunDir | None = None,
+                     fixes: dict[str, Any] | None = None) -> FormInputs:
+    """Read what the form needs (configs, checkpoints): in a worker, never on the UI thread."""
+    if resume_run is not None:
+        try:
+            loaded, error = config_mod.load(resume_run.config_path), None
+        except config_mod.ConfigError as exc:
+            loaded, error = None, str(exc)
+        return FormInputs(dataset=dataset, resume_run=resume_run, loaded=loaded, load_error=error,
+                          checkpoints=tuple(resume_run.checkpoints()))
+    base = find_base_config(configs_root, dataset) if dataset is not None else None
+    loaded, error = None, None
+    if base is not None:
+        try:
+            loaded = config_mod.load(base)
+        except config_mod.ConfigError as exc:
+            base, error = None, str(exc)
+    return FormInputs(dataset=dataset, base_config=base, loaded=loaded, load_error=error, fixes=dict(fixes or {}))
 
 
 def next_free_path(path: Path) -> Path:
@@ -94,21 +131,21 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
         Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, dataset: Path | None = None, resume_run: RunDir | None = None,
-                 base_config: Path | None = None, fixes: dict[str, Any] | None = None):
+    def __init__(self, inputs: FormInputs):
         super().__init__()
-        self.fixes = dict(fixes or {}) if resume_run is None else {}
+        self.fixes = dict(inputs.fixes) if inputs.resume_run is None else {}
         """Settings the dataset needs to be valid (e.g. data.resample = true), set and said in the side panel."""
-        self.resume_run = resume_run
-        self.base_config = base_config if resume_run is None else None
+        self.resume_run = inputs.resume_run
+        self.base_config = inputs.base_config if inputs.resume_run is None else None
         """The config file the form started from (or last saved to); the command line builds on it."""
+        self._checkpoints = inputs.checkpoints
         self._base_values: dict[str, Any] | None = None  # its resolved values, by key
         self._saved: tuple[Path, int, str] | None = None  # (file this form wrote, its mtime_ns, run name then)
-        self.load_error: str | None = None
+        self.load_error: str | None = inputs.load_error
         self.name_error: str | None = None
         self.infos = config_mod.schema()
         self.by_key = {info.key: info for info in self.infos}
-        self.initial = self._initial_values(dataset)
+        self.initial = self._initial_values(inputs.dataset, inputs.loaded)
         self.errors: dict[str, str] = {}
         self.config: config_mod.Config | None = None
         self.clips: int | None = None
@@ -124,25 +161,14 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
         self._clean: dict[str, Any] = {}
         """The form's values when it was opened or last saved: escape asks before losing edits."""
 
-    def _initial_values(self, dataset: Path | None) -> dict[str, Any]:
+    def _initial_values(self, dataset: Path | None, loaded: config_mod.Config | None) -> dict[str, Any]:
         values = {info.key: info.default for info in self.infos}
-        if self.resume_run is not None:
-            try:
-                loaded = config_mod.load(self.resume_run.config_path)
-            except config_mod.ConfigError as exc:
-                self.load_error = str(exc)
-            else:
-                values.update(self._values_of(loaded))
-        elif self.base_config is not None:
-            try:
-                loaded = config_mod.load(self.base_config)
-            except config_mod.ConfigError as exc:
-                self.load_error = str(exc)
-                self.base_config = None
-            else:
-                for key, value in self._values_of(loaded).items():
-                    info = self.by_key[key]
-                    values[key] = _display_path(value) if info.path and value else value
+        if loaded is not None and self.resume_run is not None:
+            values.update(self._values_of(loaded))
+        elif loaded is not None:
+            for key, value in self._values_of(loaded).items():
+                info = self.by_key[key]
+                values[key] = _display_path(value) if info.path and value else value
         if self.resume_run is None and dataset is not None:
             values["data.dataset"] = _display_path(dataset)
         values.update(self.fixes)
@@ -193,8 +219,7 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
 
     def _checkpoint_options(self) -> list[tuple[str, str]]:
         assert self.resume_run is not None
-        return [(f"step {c.step} ({c.path.name})", str(c.path))
-                for c in reversed(self.resume_run.checkpoints())]
+        return [(f"step {c.step} ({c.path.name})", str(c.path)) for c in reversed(self._checkpoints)]
 
     def _default_name(self) -> str:
         name = Path(str(self.initial["data.dataset"])).name or "run"
@@ -592,20 +617,20 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
                 self.notify(f"{len(problems)} problem(s) to fix first: {problems[0]}", severity="error")
                 return
             settings = [f"{key}={toml_value(value)}" for key, value in self._overrides(self.raw_values()).items()]
-            self._start(self.resume_run, None, Path(str(selector.value)), settings)
+            self._start(self.resume_run, None, Path(str(selector.value)), settings, "")
             return
         config = self._ready()
         if config is not None:
-            self._start(None, config, None, [])
+            self._start(None, config, None, [], self.run_name())
 
     @work(thread=True, exclusive=True, group="params-launch", exit_on_error=False, description="starting the run")
     def _start(self, run: RunDir | None, config: config_mod.Config | None, checkpoint: Path | None,
-               resume_settings: list[str]) -> None:
-        """Prepare (new run) or change the resumed run's settings, then start the trainer."""
+               resume_settings: list[str], name: str) -> None:
+        """Prepare (new run `name`) or change the resumed run's settings, then start the trainer."""
         launcher = self.app.launcher
         try:
             if run is None:
-                run = launcher.prepare(self.app.runs_root, config, self.run_name())
+                run = launcher.prepare(self.app.runs_root, config, name)
             elif resume_settings:
                 if run.is_locked():
                     raise RunError(f"{run.name} is being trained; stop it before changing its settings")
