@@ -77,10 +77,17 @@ class DataConfig:
 class ModelConfig:
     """Which model and how large."""
 
-    name: str = param("tacotron2", "Model", "Model architecture", choices=("tacotron2",))
+    name: str = param("tacotron2", "Model",
+                      "Model architecture: tacotron2, or dctts (DC-TTS: Text2Mel and SSRN, trained as a pair of runs)",
+                      choices=("tacotron2", "dctts"))
     preset: str = param("full", "Size preset",
-                        "`full` = the published Tacotron2 sizes; `tiny` for CPU demos and tests",
+                        "`full` = the published sizes of the model; `tiny` for CPU demos and tests",
                         choices=("full", "tiny"))
+    network: str = param("", "Network",
+                         "DC-TTS: the network this run trains (text2mel or ssrn); empty = voxtop train "
+                         "starts both, as a pair of runs", choices=("", "text2mel", "ssrn"))
+    pair: str = param("", "Paired run",
+                      "DC-TTS: the run (folder name beside this one) that trains the other network of the voice")
     dropout: float = param(0.1, "Dropout", "Decoder and attention dropout", min=0.0, max=0.9)
     frames_per_step: int = param(2, "Frames per decoder step",
                                  "Mel frames the decoder predicts at once (Tacotron's reduction factor r); "

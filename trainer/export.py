@@ -65,29 +65,23 @@ def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportRe
     import tomli_w
     import torch
 
-    from trainer import checkpoints
     from trainer import config as config_mod
-    from trainer.models.tacotron2 import model_kwargs
+    from trainer.models import load_network
 
-    try:
-        payload = checkpoints.load(path)
-        state = {key.removeprefix("module."): tensor.detach().cpu().contiguous()
-                 for key, tensor in payload["model"].items()}
-        config, symbols, step = payload["config"], list(payload["symbols"]), int(payload["progress"]["step"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ExportError(f"{path} is not a voxtop checkpoint (missing {exc})") from None
-    except Exception as exc:  # unpickling errors of a damaged file
-        raise ExportError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    state, config, symbols, step, payload = _read_checkpoint(path)
+    network = load_network(config_mod.from_dict(config_mod.upgrade_run_config(config)))
     data = config["data"]
     model = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "format": network.export_format, "format_version": FORMAT_VERSION,
         "model": state, "symbols": symbols, "language": str(payload.get("language", data["language"])),
-        "tacotron2": model_kwargs(config_mod.from_dict(config_mod.upgrade_run_config(config)), len(symbols)),
+        **network.export_fields(len(symbols)),
         "n_mels": int(data["n_mels"]), "sample_rate": int(data["sample_rate"]),
         "n_fft": int(data["n_fft"]), "hop_length": int(data["hop"]), "win_length": int(data["win"]),
         "fmin": float(data["fmin"]), "fmax": float(data["fmax"]),
         "step": step, "run": run.name, "checkpoint": path.name,
     }
+    if network.export_format == "voxtop-dctts":  # a voice is the pair: Text2Mel and SSRN in one model.pt
+        model = _dctts_pair(run, model, network.name, config)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -96,7 +90,8 @@ def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportRe
         torch.save(model, staging / "model.pt")
         (staging / "config.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
         (staging / "alphabet.txt").write_text(alphabet_text(symbols, model["language"]), encoding="utf-8")
-        (staging / "README.txt").write_text(readme_text(model, out.name), encoding="utf-8")
+        readme = dctts_readme(model, out.name) if model["format"] == "voxtop-dctts" else readme_text(model, out.name)
+        (staging / "README.txt").write_text(readme, encoding="utf-8")
         if out.exists():
             out.rmdir()  # empty, checked above
         os.replace(staging, out)
@@ -104,6 +99,65 @@ def export_run(run: RunDir, out: Path, requested: str | None = None) -> ExportRe
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ExportResult(out, path, step, reason)
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any], list[str], int, dict[str, Any]]:
+    """(weights on the CPU, config, symbols, step, payload) of a checkpoint; ExportError if unreadable."""
+    from trainer import checkpoints
+
+    try:
+        payload = checkpoints.load(path)
+        state = {key.removeprefix("module."): tensor.detach().cpu().contiguous()
+                 for key, tensor in payload["model"].items()}
+        return state, payload["config"], list(payload["symbols"]), int(payload["progress"]["step"]), payload
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ExportError(f"{path} is not a voxtop checkpoint (missing {exc})") from None
+    except Exception as exc:  # unpickling errors of a damaged file
+        raise ExportError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+
+
+def _dctts_pair(run: RunDir, exported: dict[str, Any], network: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A DC-TTS export: this run's network and the other one of its pair (its recommended checkpoint)."""
+    from trainer import config as config_mod
+    from trainer.models import load_network
+
+    pair = str(config["model"].get("pair", ""))
+    other_name = "ssrn" if network == "text2mel" else "text2mel"
+    other_run = RunDir(run.path.parent / pair) if pair else None
+    if other_run is None or not other_run.path.is_dir():
+        raise ExportError(f"{run.path} is the {network} of a DC-TTS voice, but its pair "
+                          f"({'[model] pair is empty' if not pair else run.path.parent / pair}) is not there; "
+                          f"a DC-TTS voice needs both networks: train the {other_name} run, then export")
+    other_path, _ = choose_checkpoint(other_run)
+    state, other_config, _, other_step, _ = _read_checkpoint(other_path)
+    other = load_network(config_mod.from_dict(config_mod.upgrade_run_config(other_config)))
+    exported = dict(exported)
+    own = {"model": exported.pop("model"), "step": exported.pop("step"), "run": exported.pop("run"),
+           "checkpoint": exported.pop("checkpoint")}
+    theirs = {"model": state, "step": other_step, "run": other_run.name, "checkpoint": other_path.name}
+    exported[network] = {**exported[network], **own}
+    exported[other_name] = {**other.export_fields(len(exported["symbols"]))[other_name], **theirs}
+    exported["step"], exported["run"] = exported["text2mel"]["step"], exported["text2mel"]["run"]
+    exported["checkpoint"] = exported["text2mel"]["checkpoint"]
+    return exported
+
+
+def dctts_readme(model: dict[str, Any], folder: str) -> str:
+    t2m, ssrn = model["text2mel"], model["ssrn"]
+    return textwrap.dedent(f"""\
+        voxtop export of a DC-TTS voice: Text2Mel of run {t2m['run']} at step {t2m['step']} ({t2m['checkpoint']})
+        and SSRN of run {ssrn['run']} at step {ssrn['step']} ({ssrn['checkpoint']}), {model['sample_rate']} Hz.
+
+        model.pt     both networks' weights and sizes as plain tensors, lists, strings and numbers:
+                     load it with torch.load(..., weights_only=True)
+        config.toml  the Text2Mel run's training config
+        alphabet.txt symbol ids of the text input; id 0 is padding
+
+        Text2Mel predicts every 4th mel frame, SSRN the linear magnitude, both in [0, 1]
+        (decibels normalised; trainer/models/dctts/features.py). To speak with voxtop's code:
+
+            python -m trainer.models.dctts.speak {folder} "hello world." speech.wav
+        """)
 
 
 def alphabet_text(symbols: list[str], language: str) -> str:

@@ -272,8 +272,7 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
 
     from trainer import checkpoints as ckpt
     from trainer.config import from_dict, upgrade_run_config
-    from trainer.models.tacotron2 import build_model
-    from trainer.synth import GriffinLim, synthesise
+    from trainer.models import load_network
     from trainer.text import get_language
 
     started = time.monotonic()
@@ -281,30 +280,30 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
     step = int(payload["progress"]["step"])
     config = from_dict(upgrade_run_config(payload["config"]))
     language = get_language(config.data.language)
-    model = build_model(config, len(payload["symbols"]))
-    model.load_state_dict(payload["model"])
+    network = load_network(config)
+    model = network.build(len(payload["symbols"]))
+    model.load_state_dict({k.removeprefix("module."): v for k, v in payload["model"].items()})
     model.eval()
-    vocoder = GriffinLim(config.data)
+    device = torch.device("cpu")
+    companion = network.companion(run.path, device, log)  # DC-TTS Text2Mel: the newest SSRN of its pair
     sentences = sentences_for(language.code, config.health.sentences)
     recogniser = make_recogniser(language.code, sentences, config.health.recogniser, log)
     folder = run.health_folder(step)
     folder.mkdir(parents=True, exist_ok=True)
     readings = []
-    device = torch.device("cpu")
     for number, text in enumerate(sentences):
         tokens = language.to_ids(text) or [1]
         expected = frames_per_char * len(tokens)
         end_at = language.last_spoken(tokens)
-        result = synthesise(model, tokens, device, config.train.max_decoder_steps,
-                            config.train.stop_after_end_frames, seed=number, end_at=end_at)
-        reading = measure(result.alignment, text, result.mel.shape[1], expected, result.stop, end_at=end_at)
-        audio = vocoder(result.mel)
+        result = network.render(model, tokens, device, seed=number, end_at=end_at, companion=companion)
+        reading = measure(result.alignment, text, result.frames, expected, result.stop, end_at=end_at)
+        audio = result.audio
         wav, alignment = folder / f"{number:02d}.wav", folder / f"{number:02d}.npy"
         atomic_write(alignment, lambda h, a=result.alignment: np.save(h, a))
-        atomic_write(wav, lambda h, a=audio: _write_wav(h, a, vocoder.sample_rate))
+        atomic_write(wav, lambda h, a=audio: _write_wav(h, a, result.sample_rate))
         reading.wav, reading.alignment = str(wav.relative_to(run.path)), str(alignment.relative_to(run.path))
         if recogniser is not None:
-            heard, chosen = recogniser.listen(audio, vocoder.sample_rate)
+            heard, chosen = recogniser.listen(audio, result.sample_rate)
             reading.heard, reading.chosen = heard, chosen
             reading.understood = chosen == text
             reading.wer = round(word_error_rate(text, heard), 4)
@@ -312,6 +311,9 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
     record = summarise(step, str(checkpoint.relative_to(run.path)) if checkpoint.is_relative_to(run.path)
                        else str(checkpoint), readings, recogniser.name if recogniser else None,
                        time.monotonic() - started)
+    if companion is not None or network.name == "text2mel":
+        record["vocoder"] = (f"SSRN of run {config.model.pair}" if companion is not None
+                             else "Griffin-Lim on the coarse mel (no SSRN checkpoint of the pair yet)")
     atomic_write_json(run.health_result_path(step), record)
     return record
 

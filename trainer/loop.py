@@ -21,7 +21,7 @@ from trainer import checkpoints as ckpt
 from trainer.config import Config
 from trainer import distributed
 from trainer.cuda.device import Placement, place
-from trainer.cuda.graphs import GraphedStep, graphs_wanted, static_forward
+from trainer.cuda.graphs import GraphedStep, graphs_wanted
 from trainer.distributed import Ranks
 from trainer.cuda.oom import check_injected, check_injected_crash, free_memory, injected_limit, is_oom_error, smaller_batch
 from trainer.data import ClipSet, epoch_permutation, next_batch, split_clips, steps_for
@@ -30,19 +30,18 @@ from trainer.features import FeatureCache
 from trainer.health import Launcher as HealthLauncher
 from trainer.health import line as health_line
 from trainer.health_records import health_by_step, parse_health
-from trainer.models.tacotron2 import build_model, compute_losses, warm_start
+from trainer.models import load_network
 from trainer.overtrain import (Detector, DetectorConfig, Evaluation, evaluations_from_records,
                                protected_checkpoints)
 from trainer.rundir import HEARTBEAT_S, MetricsWriter, RunDir
 from trainer.rundir.queries import current_records
-from trainer.synth import GriffinLim, synthesise
 from trainer.text import get_language
 
 VERSION = 1
 #: How long the trainer waits at its end for the read-through health of its last checkpoint.
 HEALTH_WAIT_S = {"finished": 300.0, "early_stop": 300.0, "stopped": 45.0}
-#: The loss terms summed on the device per log interval: total, mel, gate, guided, attention score,
-#: diagonality, gradient norm.
+#: The loss terms summed on the device per log interval for Tacotron2: total, mel, gate, guided,
+#: attention score, diagonality, gradient norm (other networks: total, their `terms`, gradient norm).
 N_TERMS = 7
 
 
@@ -101,19 +100,20 @@ class Trainer:
         cache.build(train_clips + val_clips)
         self.log(f"data: {len(train_clips)} train / {len(val_clips)} validation clips "
                  f"({computed} features computed, rest cached in {cache.folder})")
-        r = c.model.frames_per_step
-        self.train_set = ClipSet(train_clips, self.language, cache, r)
-        self.val_set = ClipSet(val_clips, self.language, cache, r)
+        self.network = load_network(c)
+        self.terms = ("loss", *self.network.terms, "grad_norm")
+        self.train_set: ClipSet = self.network.clip_set(train_clips, self.language, cache, training=True)
+        self.val_set: ClipSet = self.network.clip_set(val_clips, self.language, cache, training=False)
         self.frames_per_char = self.train_set.frames_per_char()
         self.log(f"speaking rate: {self.frames_per_char:.3f} frames/char (median of the training clips"
                  f"{', silence trimmed' if c.data.trim_silence else ''})")
         self.oom_limit = injected_limit()
 
         torch.manual_seed(c.train.seed)
-        self.core = build_model(c, len(self.symbols)).to(self.placement.device)
+        self.core = self.network.build(len(self.symbols)).to(self.placement.device)
         self.model = self.core
         self.graphs_off = graphs_wanted(c.train.cuda_graphs, self.placement.device, self.placement.precision,
-                                        self.ranks.distributed)
+                                        self.ranks.distributed, self.network.graph_forward_reason())
         self.optimizer = torch.optim.Adam(self.core.parameters(), lr=c.train.learning_rate,
                                           weight_decay=c.train.weight_decay,
                                           capturable=self.graphs_off is None)
@@ -123,20 +123,21 @@ class Trainer:
             patience=c.schedule.plateau_patience - 1)
         self.scaler = self.placement.grad_scaler()
         self.alignment_tokens = self.language.to_ids(c.data.alignment_text) or [1]
-        self.vocoder = GriffinLim(c.data)
+        if not self.progress.step:  # the accumulators hold one sum per logged term
+            self.progress.interval_sums = [0.0] * len(self.terms)
         s = c.schedule
         if s.overtraining:
             self.detector = Detector(DetectorConfig(smoothing=s.overtraining_smoothing,
                                                     patience=s.overtraining_patience))
         self.val_loss_of_checkpoint: dict[int, float] = {}
         self.health = (HealthLauncher(self.run, self.frames_per_char, self.log)
-                       if c.health.enabled and self.ranks.is_main else None)
+                       if c.health.enabled and self.network.reads_text and self.ranks.is_main else None)
         if self.resume_from is not None:
             payload = ckpt.load(self.resume_from)
             self._restore(payload)
             self._replay_history(payload.get("detector"))
         elif c.train.pretrained:
-            for note in warm_start(self.core, c.train.pretrained, self.symbols):
+            for note in self.network.warm_start(self.core, c.train.pretrained, self.symbols):
                 self.log(note)
         if self.ranks.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -214,7 +215,7 @@ class Trainer:
         self.scaler.load_state_dict(payload["scaler"])
         self.progress = Progress(**payload["progress"])
         sums = self.progress.interval_sums  # a checkpoint from before diagonality was summed has 6
-        if len(sums) < N_TERMS:
+        if self.network.name == "tacotron2" and len(sums) < N_TERMS:
             self.progress.interval_sums = sums[:5] + [0.0] * (N_TERMS - len(sums)) + sums[5:]
         ckpt.set_rng_states(payload["rng"])
         self.log(f"resumed from {self.resume_from} at step {self.progress.step}, "
@@ -344,15 +345,11 @@ class Trainer:
     def _device_step(self, batch: Any) -> None:
         """Forward, losses, backward, clip, update, accumulate: device work only, so it can be graphed."""
         c = self.config
-        inputs = (batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
         with self.placement.autocast():
-            if self.graphed is not None:  # the graph-safe forward, for the eager steps around it too
-                outputs = static_forward(self.core, *inputs)
-            else:
-                outputs = self.model(*inputs)
-        losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths, batch.mel_lengths,
-                                c.train.guided_attention_weight, c.train.guided_attention_sigma,
-                                c.train.gate_pos_weight, c.model.frames_per_step)
+            # the graph-safe forward when graphed, for the eager steps around a captured one too
+            outputs = self.network.forward(self.core if self.graphed is not None else self.model, batch,
+                                           graph_safe=self.graphed is not None)
+        losses = self.network.losses(outputs, batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses.total).backward()
         self.scaler.unscale_(self.optimizer)
@@ -360,8 +357,7 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        terms = torch.stack([losses.total.detach(), losses.mel, losses.gate, losses.guided,
-                             losses.attention_score, losses.diagonality, grad_norm.detach()]).double()
+        terms = torch.stack([losses.total.detach(), *losses.parts, grad_norm.detach()]).double()
         # Accumulate on the device: reading a loss back every step would stall the GPU.
         self._acc += terms
         self._acc_frames += batch.mel_lengths.sum()
@@ -370,7 +366,7 @@ class Trainer:
         """Set the device accumulators in place: a captured graph keeps adding into the same memory."""
         device = self.placement.device
         if getattr(self, "_acc", None) is None:
-            self._acc = torch.zeros(N_TERMS, dtype=torch.float64, device=device)
+            self._acc = torch.zeros(len(self.terms), dtype=torch.float64, device=device)
             self._acc_frames = torch.zeros((), dtype=torch.int64, device=device)
         self._acc.copy_(torch.tensor(sums, dtype=torch.float64))
         self._acc_frames.fill_(frames)
@@ -383,12 +379,14 @@ class Trainer:
         world = self.ranks.world_size
         sums, frames, steps = [v / world for v in self._acc.tolist()], int(self._acc_frames), p.interval_steps
         p.interval_steps = 0
-        self._reset_accumulators([0.0] * N_TERMS, 0)
+        self._reset_accumulators([0.0] * len(self.terms), 0)
         return [s / max(steps, 1) for s in sums], steps, frames
 
     def _log_interval(self) -> None:
         p = self.progress
-        (loss, mel, gate, guided, score, diagonal, grad_norm), steps, frames = self._flush_interval()
+        means, steps, frames = self._flush_interval()
+        values = dict(zip(self.terms, means))
+        loss = values["loss"]
         if not math.isfinite(loss):
             raise FloatingPointError(f"loss became {loss} at step {p.step}; lower train.learning_rate "
                                      "or check the dataset")
@@ -402,15 +400,15 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats()
         self.train_losses_since_eval.append(loss)
         self._collect_health()
-        self._record("train", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
-                     loss_guided=guided, attention_score=score, attention_diagonality=diagonal,
-                     grad_norm=grad_norm,
+        self._record("train", epoch=self._epoch_label(), **values,
                      lr=float(self.optimizer.param_groups[0]["lr"]), batch_size=self.batch_size,
                      frames_per_s=round(frames / elapsed, 1) if elapsed > 0 else None, **extra)
         eta = format_eta(s_per_it * (self.total_steps - p.step))
+        parts = " ".join(f"{label} {values[key]:.4f}" for key, label in self.network.log_labels.items())
+        alignment = (f"attention {values['attention_score']:.3f} diagonal {values['attention_diagonality']:.2f} "
+                     if "attention_score" in values else "")
         self.log(f"epoch {self._epoch_label()}/{self.config.train.epochs} step {p.step}/{self.total_steps} "
-                 f"loss {loss:.4f} (mel {mel:.4f} gate {gate:.4f} guided {guided:.4f}) "
-                 f"attention {score:.3f} diagonal {diagonal:.2f} {s_per_it:.2f} s/it ETA {eta}")
+                 f"loss {loss:.4f} ({parts}) {alignment}{s_per_it:.2f} s/it ETA {eta}")
 
     def _epoch_label(self) -> int:
         """The 1-based epoch the latest step belongs to."""
@@ -423,8 +421,9 @@ class Trainer:
         """Teacher-forced losses and attention score over the validation clips."""
         if not len(self.val_set):
             return None
-        c, p = self.config, self.progress
-        totals = torch.zeros(6, device=self.placement.device)
+        p = self.progress
+        chosen = [self.network.terms.index(key) for key in self.network.val_terms]
+        totals = torch.zeros(len(chosen) + 2, device=self.placement.device)
         devices = [self.placement.device] if self.placement.device.type == "cuda" else []
         self.core.eval()
         with torch.random.fork_rng(devices=devices), torch.no_grad():
@@ -432,26 +431,25 @@ class Trainer:
             for start in range(0, len(indices), self.batch_size):
                 batch = self.val_set.batch(indices[start:start + self.batch_size]).to(self.placement.device)
                 with self.placement.autocast():
-                    outputs = self.core(batch.tokens, batch.text_lengths, batch.mels, batch.mel_lengths)
-                losses = compute_losses(outputs, batch.mels, batch.gates, batch.text_lengths,
-                                        batch.mel_lengths, c.train.guided_attention_weight,
-                                        c.train.guided_attention_sigma, c.train.gate_pos_weight,
-                                        c.model.frames_per_step)
-                # the validation loss users compare is mel + gate, without the guide
-                totals += torch.stack([losses.mel + losses.gate, losses.mel, losses.gate,
-                                       losses.attention_score, losses.diagonality,
-                                       torch.ones_like(losses.mel)]) * batch.size
+                    outputs = self.network.forward(self.core, batch)
+                losses = self.network.losses(outputs, batch)
+                # the validation loss users compare is the network's (Tacotron2: mel + gate), without the guide
+                totals += torch.stack([losses.val, *(losses.parts[i] for i in chosen),
+                                       torch.ones_like(losses.val)]) * batch.size
         self.core.train()
         self.ranks.sum_(totals)
-        loss, mel, gate, score, diagonal = (totals[:5] / totals[5]).tolist()
+        loss, *means = (totals[:-1] / totals[-1]).tolist()
+        values = dict(zip(self.network.val_terms, means))
         p.last_val_step, p.last_val_loss = p.step, loss
-        self._record("val", epoch=self._epoch_label(), loss=loss, loss_mel=mel, loss_gate=gate,
-                     attention_score=score, attention_diagonality=diagonal)
-        self.log(f"validation at step {p.step}: loss {loss:.4f} attention {score:.3f} diagonal {diagonal:.2f}")
+        self._record("val", epoch=self._epoch_label(), loss=loss, **values)
+        score = values.get("attention_score")
+        alignment = (f" attention {score:.3f} diagonal {values['attention_diagonality']:.2f}"
+                     if score is not None else "")
+        self.log(f"validation at step {p.step}: loss {loss:.4f}{alignment}")
         self._judge(loss, score)
         return {"loss": loss, "attention_score": score}
 
-    def _judge(self, val_loss: float, attention: float) -> None:
+    def _judge(self, val_loss: float, attention: float | None) -> None:
         """Feed the overtraining detector; each change of verdict becomes an event."""
         train = self.train_losses_since_eval
         evaluation = Evaluation(self.progress.step, val_loss, sum(train) / len(train) if train else None,
@@ -587,21 +585,34 @@ class Trainer:
         self.progress.interval_frames = int(self._acc_frames)
 
     def _synthesise(self, checkpoint: str) -> None:
-        step = self.progress.step
-        result = synthesise(self.core, self.alignment_tokens, self.placement.device,
-                            self.config.train.max_decoder_steps, self.config.train.stop_after_end_frames,
-                            end_at=self.language.last_spoken(self.alignment_tokens))
+        """The alignment sentence free-running (a network without text: a validation clip's input)."""
         import numpy as np
+        import soundfile
 
         from trainer.rundir import atomic_write
 
-        atomic_write(self.run.alignment_path(step), lambda h: np.save(h, result.alignment))
-        atomic_write(self.run.mel_path(step), lambda h: np.save(h, result.mel))
-        atomic_write(self.run.sample_path(step), lambda h: self.vocoder.write(result.mel, h))
+        step, network = self.progress.step, self.network
+        if network.reads_text:
+            result = network.render(self.core, self.alignment_tokens, self.placement.device,
+                                    end_at=self.language.last_spoken(self.alignment_tokens),
+                                    companion=network.companion(self.run.path, self.placement.device, self.log))
+        else:
+            with torch.random.fork_rng(devices=[]):  # a training set's batch is a random crop
+                batch = (self.val_set if len(self.val_set) else self.train_set).batch([0])
+            coarse = batch.coarse[0, :, :int(batch.coarse_lengths[0])]
+            result = network.render(self.core, [], self.placement.device, companion=coarse)
         rel = lambda path: str(path.relative_to(self.run.path))  # noqa: E731
+        atomic_write(self.run.mel_path(step), lambda h: np.save(h, result.mel))
+        atomic_write(self.run.sample_path(step), lambda h: soundfile.write(
+            h, result.audio, result.sample_rate, format="WAV", subtype="PCM_16"))
+        if not network.reads_text:
+            self._record("sample", mel=rel(self.run.mel_path(step)), wav=rel(self.run.sample_path(step)),
+                         checkpoint=checkpoint)
+            return
+        atomic_write(self.run.alignment_path(step), lambda h: np.save(h, result.alignment))
         self._record("alignment", path=rel(self.run.alignment_path(step)), mel=rel(self.run.mel_path(step)),
                      wav=rel(self.run.sample_path(step)), text=self.config.data.alignment_text,
-                     checkpoint=checkpoint, reached_limit=result.reached_limit, stop=result.stop)
+                     checkpoint=checkpoint, reached_limit=result.stop == "limit", stop=result.stop)
 
     def _rotate(self) -> None:
         cp = self.config.checkpoint

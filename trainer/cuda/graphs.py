@@ -105,10 +105,14 @@ def static_forward(model: Any, tokens: Tensor, token_lengths: Tensor, mels: Tens
     return mel, post, gates, alignments
 
 
-def graphs_wanted(setting: str, device: torch.device, precision: str, distributed: bool) -> str | None:
-    """None when the step should be graphed, else why not (for the log)."""
+def graphs_wanted(setting: str, device: torch.device, precision: str, distributed: bool,
+                  model_reason: str | None = None) -> str | None:
+    """None when the step should be graphed, else why not (for the log); `model_reason` is the
+    network's own (`Network.graph_forward_reason`)."""
     if setting == "off":
         return "cuda_graphs = off"
+    if model_reason is not None:
+        return model_reason
     if device.type != "cuda":
         return "not on CUDA"
     if precision == "fp16":

@@ -13,6 +13,8 @@ from torchaudio.models import Tacotron2
 from torchaudio.models.tacotron2 import _Decoder
 
 from trainer.config import Config
+from trainer.models.common import (DIAGONAL_BAND, attention_score, diagonality,  # noqa: F401 (re-exported)
+                                  guided_attention_weights, lengths_mask)
 
 PRESETS: dict[str, dict[str, int]] = {
     # The published sizes (Shen et al. 2018; NVIDIA's recipe), as torchaudio's defaults.
@@ -61,23 +63,6 @@ def build_model(config: Config, n_symbols: int) -> Tacotron2:
     model = Tacotron2(**model_kwargs(config, n_symbols))
     model.decoder.__class__ = _GroupedDecoder
     return model
-
-
-def lengths_mask(lengths: Tensor, max_len: int) -> Tensor:
-    """[batch, max_len] True where the position is real (not padding)."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
-
-
-def guided_attention_weights(text_lengths: Tensor, mel_lengths: Tensor, max_mel: int, max_text: int,
-                             sigma: float) -> Tensor:
-    """[batch, mel, text] penalty far from the diagonal (Tachibana et al. 2017), 0 on padding."""
-    n = torch.arange(max_mel, device=mel_lengths.device, dtype=torch.float32)[None, :, None]
-    t = torch.arange(max_text, device=mel_lengths.device, dtype=torch.float32)[None, None, :]
-    n_norm = n / mel_lengths[:, None, None].float()
-    t_norm = t / text_lengths[:, None, None].float()
-    weights = 1.0 - torch.exp(-((n_norm - t_norm) ** 2) / (2 * sigma * sigma))
-    mask = lengths_mask(mel_lengths, max_mel)[:, :, None] & lengths_mask(text_lengths, max_text)[:, None, :]
-    return weights * mask
 
 
 @dataclass
@@ -130,36 +115,6 @@ def compute_losses(outputs: tuple[Tensor, Tensor, Tensor, Tensor], mels: Tensor,
     detached = align.detach()
     return Losses(total, mel_loss.detach(), gate_loss.detach(), guided.detach(),
                   attention_score(detached, step_lengths), diagonality(detached, text_lengths, step_lengths))
-
-
-def attention_score(alignments: Tensor, mel_lengths: Tensor) -> Tensor:
-    """Per decoder frame the highest attention weight, averaged over real frames, then the batch.
-
-    This is sharpness, not alignment: attention can be sharp on the wrong characters.
-    """
-    peak = alignments.max(dim=2).values  # [B, T]
-    mask = lengths_mask(mel_lengths, alignments.shape[1]).float()
-    per_clip = (peak * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-    return per_clip.mean()
-
-
-#: How far (as a share of the text) an attention peak may lie from the diagonal and still count.
-DIAGONAL_BAND = 0.15
-
-
-def diagonality(alignments: Tensor, text_lengths: Tensor, step_lengths: Tensor) -> Tensor:
-    """Share of real decoder steps whose attention peak lies within `DIAGONAL_BAND` of the diagonal.
-
-    The diagonal runs from the first character at the first step to the last character at the
-    last step; 1 = the attention reads the text at an even pace, about 0.3 = no relation.
-    """
-    peak = alignments.argmax(dim=2).float()  # [B, T]
-    t = torch.arange(alignments.shape[1], device=alignments.device, dtype=torch.float32)[None, :]
-    along_text = peak / (text_lengths[:, None].float() - 1).clamp(min=1)
-    along_time = t / (step_lengths[:, None].float() - 1).clamp(min=1)
-    mask = lengths_mask(step_lengths, alignments.shape[1]).float()
-    near = ((along_text - along_time).abs() <= DIAGONAL_BAND).float()
-    return ((near * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
 
 
 # --- warm start -------------------------------------------------------------------
