@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from tui.messages import FormLoaded
+from tui.plain import StripControls, visible
 from tui.screens.runs import RunsScreen
 
 
@@ -73,6 +74,14 @@ class VoxtopApp(App[None]):
         """Seconds between GPU samples (the GPU panel and view)."""
         self._gpu_feed: Any = None
         self._gpu_feed_lock = threading.Lock()
+        self._filters.append(StripControls())  # type: ignore[arg-type]  # no control character reaches the terminal
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """A notification, always plain text: messages carry paths, names and errors read from disk,
+        which are data, never markup (`markup` is accepted and ignored)."""
+        super().notify(visible(message, keep_newlines=True), title=visible(title), severity=severity,
+                       timeout=timeout, markup=False)
 
     @property
     def gpu_feed(self) -> Any:

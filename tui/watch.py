@@ -19,6 +19,7 @@ from typing import Any, Callable, TextIO
 
 from trainer.rundir import MetricsReader, RunDir, finite
 from trainer.rundir.queries import newest_records, tail_records
+from tui.plain import visible
 
 # A `starting` run whose trainer does not hold the lock yet is given this long (from its last
 # status write) before it counts as stale: python and torch take seconds to import.
@@ -161,7 +162,8 @@ class Watcher:
                 self.emit(line)
 
     def emit(self, line: str) -> None:
-        self.out.write(line + "\n")
+        """One line out; what came from disk is data, so its control characters are shown, never sent."""
+        self.out.write(visible(line) + "\n")
         self.out.flush()
 
     def state(self) -> str:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tui.cli.common import seconds_in_range
+from tui.cli.common import seconds_in_range, visible_output
 
 #: The subcommand modules of this package, in help order.
 COMMANDS = ("dataset", "train", "runs", "watch", "script", "export")
@@ -59,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if language not in LANGUAGES:
             parser.error(f"--language {language!r}: choose one of {', '.join(LANGUAGES)}")
     try:
-        return int(args.func(args) or 0)
+        with visible_output():  # what a command prints from disk is data, never a terminal control sequence
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
 

@@ -6,11 +6,14 @@ Nothing here imports torch or the trainer at import time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, TextIO
+
+from tui.plain import visible
 
 
 class Refused(Exception):
@@ -21,6 +24,34 @@ def fail(message: str) -> int:
     """Print `error: MESSAGE` on stderr and return exit code 1 (a reported failure)."""
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+class VisibleText:
+    """A text stream that shows control characters instead of sending them (`tui.plain.visible`), line
+    breaks kept: run names, errors, log lines and tags printed by a command are data from disk, and an
+    escape sequence in one must not retitle the terminal or clear it. JSON needs nothing: `json.dump`
+    escapes control characters itself, so `--json` keeps the exact value."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible(text, keep_newlines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, buffer, encoding, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def visible_output() -> Iterator[None]:
+    """Within it, everything printed to stdout and stderr shows control characters as visible stand-ins."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = VisibleText(sys.stdout), VisibleText(sys.stderr)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def print_json(obj: Any) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from trainer.rundir import RunDir, RunError
 from trainer.resume_settings import Refused as SettingRefused
 from trainer.resume_settings import apply_resume_settings
+from tui.plain import visible_bytes
 from tui.cli.common import Refused, config_parent, fail, runs_parent
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def run_foreground(run: RunDir, checkpoint: Path | None = None) -> int:
                 log.write(line)
                 log.flush()
                 try:
-                    sys.stdout.buffer.write(line)
+                    sys.stdout.buffer.write(visible_bytes(line))
                     sys.stdout.flush()
                 except OSError:
                     pass  # the terminal is gone (SIGHUP); train.log still gets every line

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,6 +15,7 @@ from textual.widgets import DataTable, Static
 from trainer.health_records import HealthItem, HealthSummary
 from trainer.rundir import CheckpointFile, RunDir
 from tui.audio import Player, find_player
+from tui.plain import plain, visible
 
 AUDIO_COLUMNS = ("clip", "file", "sentence", "result")
 
@@ -70,8 +70,8 @@ class CheckpointScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="checkpoint-dialog"):
-            yield Static(self._heading(), classes="title", markup=False)
-            yield Static(self._where(), id="checkpoint-files", markup=False)
+            yield Static(visible(self._heading()), classes="title", markup=False)
+            yield Static(visible(self._where(), keep_newlines=True), id="checkpoint-files", markup=False)
             yield DataTable(id="checkpoint-audio", cursor_type="row", zebra_stripes=True)
             yield Static(self._keys(), id="checkpoint-keys", markup=False)
 
@@ -111,7 +111,7 @@ class CheckpointScreen(ModalScreen[str | None]):
                 shown = str(path)
             if not path.is_file():
                 shown += " (missing)"
-            table.add_row(Text(clip), Text(shown), Text(sentence), Text(result), key=clip)
+            table.add_row(plain(clip), plain(shown), plain(sentence), plain(result), key=clip)
         table.focus()
 
     @on(DataTable.RowSelected, "#checkpoint-audio")

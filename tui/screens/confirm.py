@@ -8,6 +8,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.plain import visible
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Dismisses with True on y, False on n or escape."""
@@ -24,8 +26,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="question")
-            yield Static("[y] yes    [n] no", id="answers")
+            yield Static(visible(self.question, keep_newlines=True), id="question", markup=False)
+            yield Static("[y] yes    [n] no", id="answers", markup=False)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
@@ -46,7 +48,7 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Static(self.question, id="question", markup=False)
+            yield Static(visible(self.question, keep_newlines=True), id="question", markup=False)
             labels = [f"[{key}] {label}" for key, label, _ in self.answers] + ["[esc] cancel"]
             yield Static("\n".join(labels), id="answers", markup=False)
 
@@ -68,8 +70,8 @@ class TextScreen(ModalScreen[None]):
         from textual.containers import VerticalScroll
 
         with VerticalScroll(id="text-dialog"):
-            yield Static(self.title_text, classes="title", markup=False)
-            yield Static(self.text, id="text-dialog-body", markup=False)
+            yield Static(visible(self.title_text), classes="title", markup=False)
+            yield Static(visible(self.text, keep_newlines=True), id="text-dialog-body", markup=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 
 from tui.messages import ActionFailed, DatasetScanned, DatasetsListed, ScanProgress
 from tui.workers import ReportsWorkerFailures
+from tui.plain import plain, visible
 
 MAX_PROBLEMS_SHOWN = 200
 #: Problems of one kind listed before the rest of that kind is summed up (10 files at 44.1 kHz
@@ -103,7 +104,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen[None]):
         self.reports: dict[Path, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(f"voxtop · datasets in {self.app.datasets_root}", id="title", classes="title")
+        yield Static(f"voxtop · datasets in {visible(self.app.datasets_root)}", id="title", classes="title", markup=False)
         with Horizontal(id="datasets-body"):
             yield OptionList(id="datasets")
             with VerticalScroll(id="dataset-detail-scroll"):
@@ -125,7 +126,7 @@ class DatasetsScreen(ReportsWorkerFailures, Screen[None]):
         self.paths = message.paths
         options = self.query_one("#datasets", OptionList)
         options.clear_options()
-        options.add_options([Option(p.name, id=str(p)) for p in self.paths])
+        options.add_options([Option(plain(p.name), id=str(p)) for p in self.paths])  # a folder name is never markup
         if not self.paths:
             self._detail(f"No datasets in {self.app.datasets_root}.\nA dataset is a folder with "
                          "metadata.csv (id|text lines) and wavs/<id>.wav (LJSpeech format).")
@@ -206,4 +207,4 @@ class DatasetsScreen(ReportsWorkerFailures, Screen[None]):
         self.app.open_params(dataset=path, fixes=fixes)
 
     def _detail(self, text: str) -> None:
-        self.query_one("#dataset-detail", Static).update(text)
+        self.query_one("#dataset-detail", Static).update(visible(text, keep_newlines=True))

@@ -37,6 +37,7 @@ from tui.widgets.log_tail import LogTail
 from tui.workers import ReportsWorkerFailures
 
 NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
+from tui.plain import visible
 HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
 
 
@@ -98,7 +99,7 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         """Plays the checkpoints' audio, one clip at a time."""
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.run.name} · reading...", id="mon-title", classes="title", markup=False)
+        yield Static(f"{visible(self.run.name)} · reading...", id="mon-title", classes="title", markup=False)
         yield ProgressLine(id="mon-progress")
         yield HealthLine(id="mon-health")
         with Grid(id="mon-grid"):
@@ -243,7 +244,7 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         widget = self.query_one(selector, Static)
         if self._texts.get(selector) != text:
             self._texts[selector] = text
-            widget.update(text)
+            widget.update(visible(text, keep_newlines=True))
 
     def _gpu_tick(self) -> None:
         if not self.is_current:  # under the GPU view, that view samples; one sampler, one history

@@ -18,6 +18,7 @@ from tui.states import state_word
 from tui.summary import RunSummary, RunsIndex
 from tui.widgets.tables import fill_table
 from tui.workers import ReportsWorkerFailures
+from tui.plain import visible
 
 COLUMNS = (("run", "name"), ("state", "state"), ("step", "step"), ("ep", "epoch"),
            ("train", "train"), ("val", "val"), ("attn", "attn"), ("started", "started"))
@@ -83,7 +84,7 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         self._index: RunsIndex | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"voxtop · Runs · folder {self.app.runs_root}", id="title", classes="title", markup=False)
+        yield Static(f"voxtop · Runs · folder {visible(self.app.runs_root)}", id="title", classes="title", markup=False)
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail", markup=False)
         yield Footer()
@@ -144,9 +145,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         elif summary is None:
             detail.update("")
         elif summary.error:
-            detail.update(f"{summary.name}: {state_word(summary.state)}: {summary.error}")
+            detail.update(visible(f"{summary.name}: {state_word(summary.state)}: {summary.error}", keep_newlines=True))
         else:
-            detail.update(f"{summary.path} · {summary.checkpoints} checkpoint(s)")
+            detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s)"))
 
     def demo_dataset(self) -> Path:
         """The shipped demo dataset, where `t` trains."""

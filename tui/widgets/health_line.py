@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from trainer.health_records import HealthSummary, heard_lines, health_line
+from tui.plain import visible
 
 
 class HealthLine(Widget):
@@ -46,4 +47,4 @@ class HealthLine(Widget):
         return len(self.lines())
 
     def render(self) -> Text:
-        return Text("\n".join(self.lines()), no_wrap=True, overflow="ellipsis")
+        return Text(visible("\n".join(self.lines()), keep_newlines=True), no_wrap=True, overflow="ellipsis")

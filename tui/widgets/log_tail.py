@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.plain import visible
+
 
 class LogTail(Widget):
     """Shows as many of the newest lines as fit, each wrapped to the width: at 80 columns a 150-character
@@ -34,7 +36,7 @@ class LogTail(Widget):
             return []
         rows: list[str] = []
         for line in reversed(self.lines or [self.empty_text]):
-            wrapped = Text(line.expandtabs()).wrap(self.app.console, width, no_wrap=False)
+            wrapped = Text(visible(line.expandtabs())).wrap(self.app.console, width, no_wrap=False)
             rows[:0] = [str(part).rstrip() for part in wrapped] or [""]
             if len(rows) >= height:
                 break
