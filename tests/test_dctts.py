@@ -130,3 +130,28 @@ def test_a_pair_speaks_through_its_ssrn_and_exports_as_one_voice(tmp_path: Path)
     assert spoken.returncode == 0, spoken.stderr
     audio, rate = soundfile.read(out)
     assert rate == 22050 and len(audio) > 2048 and np.abs(audio).max() > 0.1
+
+
+def test_voxtop_train_of_a_dctts_config_starts_the_pair(tmp_path: Path) -> None:
+    """Two trainers, two run folders that name each other; `prepare` makes the pair too."""
+    from conftest import voxtop
+
+    runs = tmp_path / "runs"
+    config = tiny_config(tmp_path, model={"preset": "tiny", "name": "dctts"},
+                         train={"max_steps": 2, "max_decoder_steps": 20}, checkpoint={"every_steps": 100})
+    result = voxtop("train", str(config), "--name", "voice", runs=runs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    folders = sorted(p.name for p in runs.iterdir())
+    assert [name.split("_")[0] for name in folders] == ["voice-ssrn", "voice-text2mel"]
+    for folder in folders:
+        run = RunDir(runs / folder)
+        config_of_run = cfg.load(run.config_path, run_config=True)
+        other = next(f for f in folders if f != folder)
+        assert config_of_run.model.network == folder.split("_")[0].split("-")[1]
+        assert config_of_run.model.pair == other
+        assert run.read_status()["state"] == "finished" and [c.step for c in run.checkpoints()] == [2]
+        assert "run finished at step 2" in run.log_path.read_text()
+    assert "[text2mel] " in result.stdout and "[ssrn] " in result.stdout
+
+    prepared = voxtop("prepare", str(config), "--name", "later", runs=runs)
+    assert prepared.returncode == 0 and len(prepared.stdout.split()) == 2

@@ -7,16 +7,18 @@ appended to train.log, and a status.json saying `starting` before the process ex
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from trainer import config as config_mod
-from trainer.rundir import RunDir, RunError, create_run
+from trainer.rundir import RunDir, RunError, create_run, new_run_name
 
 
 def run_prefix(config: config_mod.Config, name: str | None) -> str:
@@ -30,6 +32,35 @@ def prepare_run(runs_root: Path, config: config_mod.Config, name: str | None = N
     run.write_status(state="starting", step=0, epoch=0, total_steps=0, host=socket.gethostname(),
                      started_at=time.time(), pid=None, pgid=None, error=None)
     return run
+
+
+#: Models trained as linked runs, one per network; `[model] network` empty means all of them.
+PAIRED_NETWORKS = {"dctts": ("text2mel", "ssrn")}
+
+
+def prepare_runs(runs_root: Path, config: config_mod.Config, name: str | None = None) -> list[RunDir]:
+    """One run; or, for a model of several networks with `[model] network` empty, one run per network,
+    each naming the other in `[model] pair` (`<prefix>-text2mel_<time>` and `<prefix>-ssrn_<time>`)."""
+    networks = PAIRED_NETWORKS.get(config.model.name)
+    if not networks or config.model.network:
+        return [prepare_run(runs_root, config, name)]
+    prefix = run_prefix(config, name)
+    now = datetime.now()
+    while True:  # one time stamp free for every network, so the names found in `pair` are the folders made
+        names = {network: new_run_name(f"{prefix}-{network}", now) for network in networks}
+        if not any((Path(runs_root) / folder).exists() for folder in names.values()):
+            break
+        now += timedelta(seconds=1)
+    runs = []
+    for network in networks:
+        pair = next(names[other] for other in networks if other != network)
+        model = dataclasses.replace(config.model, network=network, pair=pair)
+        run = create_run(runs_root, f"{prefix}-{network}", config_mod.dumps(dataclasses.replace(config, model=model)),
+                         now)
+        run.write_status(state="starting", step=0, epoch=0, total_steps=0, host=socket.gethostname(),
+                         started_at=time.time(), pid=None, pgid=None, error=None)
+        runs.append(run)
+    return runs
 
 
 def trainer_command(run: RunDir, checkpoint: Path | None = None) -> list[str]:

@@ -115,7 +115,7 @@ class Trainer:
         self.graphs_off = graphs_wanted(c.train.cuda_graphs, self.placement.device, self.placement.precision,
                                         self.ranks.distributed, self.network.graph_forward_reason())
         self.optimizer = torch.optim.Adam(self.core.parameters(), lr=c.train.learning_rate,
-                                          weight_decay=c.train.weight_decay,
+                                          weight_decay=c.train.weight_decay, **self.network.adam,
                                           capturable=self.graphs_off is None)
         self.graphed = None if self.graphs_off else GraphedStep(self._device_step, self.placement.device)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -64,6 +64,8 @@ class Network(ABC):
     log_labels: dict[str, str] = {}
     #: Whether it reads text: it then renders the alignment sentence and the held-out sentences.
     reads_text: bool = True
+    #: Adam's settings besides the learning rate and weight decay (empty: torch's defaults).
+    adam: dict[str, Any] = {}
 
     def __init__(self, config: Config):
         self.config = config

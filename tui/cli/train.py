@@ -98,15 +98,66 @@ def _unbuffered_env() -> dict[str, str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from trainer.launch import prepare_run
+    from trainer.launch import prepare_runs
 
     try:
         config = load_checked_config(args.config, args.set)
-        run = prepare_run(args.runs, config, args.name)
+        runs = prepare_runs(args.runs, config, args.name)
     except (Refused, RunError) as exc:
         return fail(str(exc))
-    print(f"run directory: {run.path}", flush=True)
-    return run_foreground(run)
+    for run in runs:
+        print(f"run directory: {run.path}", flush=True)
+    return run_foreground(runs[0]) if len(runs) == 1 else run_pair_foreground(runs)
+
+
+def run_pair_foreground(runs: list[RunDir]) -> int:
+    """Linked runs (DC-TTS: Text2Mel and SSRN) side by side: one trainer each, their lines prefixed
+    with the run's network, each also appended to its own train.log; a signal stops both."""
+    import threading
+
+    from trainer.launch import trainer_command
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the trainers (same process group)
+    processes: list[subprocess.Popen[bytes]] = []
+    lock = threading.Lock()
+
+    def pass_on(_signum: int, _frame: object) -> None:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+
+    def echo(run: RunDir, process: subprocess.Popen[bytes]) -> None:
+        label = run.name.rsplit("_", 2)[0].rsplit("-", 1)[-1]
+        assert process.stdout is not None
+        with open(run.log_path, "ab") as log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                with lock:
+                    try:
+                        sys.stdout.buffer.write(f"[{label}] ".encode() + visible_bytes(line))
+                        sys.stdout.flush()
+                    except OSError:
+                        pass  # the terminal is gone; train.log still gets every line
+
+    try:
+        signal.signal(signal.SIGTERM, pass_on)
+        signal.signal(signal.SIGHUP, pass_on)
+        threads = []
+        for run in runs:
+            process = subprocess.Popen(trainer_command(run), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=_unbuffered_env())
+            processes.append(process)
+            threads.append(threading.Thread(target=echo, args=(run, process), daemon=True))
+            threads[-1].start()
+        codes = [process.wait() for process in processes]
+        for thread in threads:
+            thread.join(timeout=5)
+        return max(codes)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -132,15 +183,16 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from trainer.launch import prepare_run
+    from trainer.launch import prepare_runs
     from trainer.rundir import RunError
 
     try:
         config = load_checked_config(args.config, args.set)
-        run = prepare_run(args.runs, config, args.name)
+        runs = prepare_runs(args.runs, config, args.name)
     except (Refused, RunError) as exc:
         return fail(str(exc))
-    print(run.path)
+    for run in runs:  # a DC-TTS config makes its pair of runs, one path a line
+        print(run.path)
     return 0
 
 

@@ -62,6 +62,7 @@ def coarse_to_log_mel(values: np.ndarray) -> np.ndarray:
 
 class _DCTTS(Network):
     reads_text = True
+    adam = {"betas": (0.5, 0.9), "eps": 1e-6}  # the paper's
 
     def _sizes(self) -> Any:
         return PRESETS[self.config.model.preset]
