@@ -17,24 +17,50 @@ from typing import Any, Callable
 import numpy as np
 
 from trainer.health_records import HealthSummary, parse_health
-from trainer.rundir import MetricsColumns, MetricsReader, RunDir, read_tail, resumed_from_step
+from trainer.rundir import MetricsColumns, RunDir, read_tail, resumed_from_step
+from trainer.rundir.source import RunSource, as_source
 from trainer.rundir import as_float as _number
 from tui.series import Series, rate_per_s
 
 LOG_TAIL_BYTES = 16_384
 RATE_WINDOW = 2  # train records kept for the step rate: the newest logged interval, as train.log's s/it
-#: The numbers the charts need, read as arrays (no Python object per train record).
+#: The numbers the charts need, read as arrays (no Python object per train record); metrics.index holds
+#: exactly these, so a run attaches fast until a chart asks for another field.
 CHART_FIELDS = {"train": ("step", "loss", "attention_score"), "val": ("step", "loss", "attention_score")}
+#: Record kinds whose numeric fields are metrics a chart can show.
+METRIC_KINDS = ("train", "val")
+#: Numeric fields that are axes, not metrics.
+AXIS_FIELDS = ("step", "t")
+
+
+def numeric_fields(record: dict[str, Any]) -> set[str]:
+    """The names of a record's number fields (booleans are not numbers here)."""
+    return {key for key, value in record.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def fields_for(metrics: set[str] | frozenset[str],
+               base: dict[str, tuple[str, ...]] | None = None) -> dict[str, tuple[str, ...]]:
+    """The fields to read per kind for `metrics` ("train/lr", ...) on top of `base` (the chart fields)."""
+    wanted = {kind: list(names) for kind, names in (base or CHART_FIELDS).items()}
+    for metric in sorted(metrics):
+        kind, _, name = metric.partition("/")
+        if kind in METRIC_KINDS and name:
+            names = wanted.setdefault(kind, ["step"])
+            if name not in names:
+                names.append(name)
+    return {kind: tuple(names) for kind, names in wanted.items()}
 
 
 @dataclass
 class RunHistory:
     """Everything read from metrics.jsonl so far, in compact arrays."""
 
-    train_loss: Series = field(default_factory=Series)
-    val_loss: Series = field(default_factory=Series)
-    train_attention: Series = field(default_factory=Series)
-    val_attention: Series = field(default_factory=Series)
+    fields: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(CHART_FIELDS))
+    """The numbers read per kind: each becomes a series `metrics["kind/field"]` over steps."""
+    metrics: dict[str, Series] = field(default_factory=dict)
+    found: dict[str, set[str]] = field(default_factory=dict)
+    """Every numeric field seen per kind (in the records read whole), read or not: what a chart may ask for."""
     train_times: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=RATE_WINDOW))
     checkpoint_records: dict[int, dict[str, Any]] = field(default_factory=dict)
     health: dict[int, HealthSummary] = field(default_factory=dict)
@@ -49,23 +75,58 @@ class RunHistory:
     end: dict[str, Any] | None = None
     records: int = 0
 
+    def series(self, metric: str) -> Series:
+        """The series of `metric` ("train/loss"), empty until its field is read."""
+        found = self.metrics.get(metric)
+        if found is None:
+            found = self.metrics[metric] = Series()
+        return found
+
+    @property
+    def train_loss(self) -> Series:
+        return self.series("train/loss")
+
+    @property
+    def val_loss(self) -> Series:
+        return self.series("val/loss")
+
+    @property
+    def train_attention(self) -> Series:
+        return self.series("train/attention_score")
+
+    @property
+    def val_attention(self) -> Series:
+        return self.series("val/attention_score")
+
+    def metric_names(self) -> list[str]:
+        """Every metric a chart can show: `kind/field` for the numeric fields of train and val records."""
+        names = {f"{kind}/{name}" for kind, found in self.found.items() for name in found
+                 if kind in METRIC_KINDS and name not in AXIS_FIELDS}
+        names |= {f"{kind}/{name}" for kind, read in self.fields.items() for name in read
+                  if name not in AXIS_FIELDS}
+        return sorted(names, key=lambda m: (METRIC_KINDS.index(m.split("/")[0]), m))
+
+    def _note_fields(self, record: dict[str, Any]) -> None:
+        kind = record.get("kind")
+        if kind in METRIC_KINDS:
+            self.found.setdefault(str(kind), set()).update(numeric_fields(record))
+
     def add(self, records: list[dict[str, Any]]) -> None:
         """Fold new records in; unknown kinds are ignored."""
-        train_steps, train_losses, train_attn = [], [], []
-        val_steps, val_losses, val_attn = [], [], []
+        points: dict[str, tuple[list[float], list[float]]] = {}
         for record in records:
             kind = record.get("kind")
             step = _number(record.get("step"))
+            self._note_fields(record)
+            if kind in self.fields:
+                for name in self.fields[str(kind)][1:]:
+                    steps, values = points.setdefault(f"{kind}/{name}", ([], []))
+                    steps.append(step)
+                    values.append(_number(record.get(name)))
             if kind == "train":
-                train_steps.append(step)
-                train_losses.append(_number(record.get("loss")))
-                train_attn.append(_number(record.get("attention_score")))
                 self.train_times.append((_number(record.get("t")), step))
                 self.last_train = record
             elif kind == "val":
-                val_steps.append(step)
-                val_losses.append(_number(record.get("loss")))
-                val_attn.append(_number(record.get("attention_score")))
                 self.last_val = record
             elif kind == "checkpoint":
                 self.checkpoint_records[int(step)] = record
@@ -85,10 +146,8 @@ class RunHistory:
             elif kind == "end":
                 self.end = record
         self.records += len(records)
-        self.train_loss.append_many(train_steps, train_losses)
-        self.train_attention.append_many(train_steps, train_attn)
-        self.val_loss.append_many(val_steps, val_losses)
-        self.val_attention.append_many(val_steps, val_attn)
+        for metric, (steps, values) in points.items():
+            self.series(metric).append_many(steps, values)
 
     def add_columns(self, new: MetricsColumns) -> None:
         """Fold in what `MetricsReader.read_new_columns(CHART_FIELDS)` returned, in file order.
@@ -108,20 +167,24 @@ class RunHistory:
         tail = [(line, r) for line, r in zip(new.tail_lines["train"], new.tails["train"])
                 if not starts or line > starts[-1]]
         self.train_times.extend((_number(r.get("t")), _number(r.get("step"))) for _, r in tail)
-        if new.tails["train"]:
+        for kind in METRIC_KINDS:
+            for record in new.tails.get(kind, []):
+                self._note_fields(record)
+        if new.tails.get("train"):
             self.last_train = new.tails["train"][-1]
-        if new.tails["val"]:
+        if new.tails.get("val"):
             self.last_val = new.tails["val"][-1]
 
     def _add_chart_columns(self, new: MetricsColumns, lines: tuple[float, float] | None) -> None:
-        for kind, (loss, attention) in (("train", (self.train_loss, self.train_attention)),
-                                        ("val", (self.val_loss, self.val_attention))):
-            columns = new.columns[kind]
+        for kind, names in self.fields.items():
+            columns = new.columns.get(kind)
+            if columns is None:
+                continue
             if lines is not None:
                 keep = (columns["line"] >= lines[0]) & (columns["line"] < lines[1])
                 columns = {name: values[keep] for name, values in columns.items()}
-            loss.append_many(columns["step"], columns["loss"])
-            attention.append_many(columns["step"], columns["attention_score"])
+            for name in names[1:]:
+                self.series(f"{kind}/{name}").append_many(columns["step"], columns[name])
 
     def _add_segments(self, new: MetricsColumns, resumes: list[tuple[int, int]]) -> None:
         """Records between resumes in order, dropping what each resume supersedes."""
@@ -135,7 +198,7 @@ class RunHistory:
 
     def truncate_after(self, step: int) -> None:
         """Forget what was logged past `step`."""
-        for series in (self.train_loss, self.val_loss, self.train_attention, self.val_attention):
+        for series in self.metrics.values():
             series.truncate_after(step)
         self.checkpoint_records = {s: r for s, r in self.checkpoint_records.items() if s <= step}
         if any(s > step for s in self.health):
@@ -167,13 +230,16 @@ def read_log_tail(path: Path, max_lines: int = 200, max_bytes: int = LOG_TAIL_BY
 class RunFollower:
     """Reads what a run wrote since the last poll; `poll()` says whether anything changed."""
 
-    def __init__(self, run: RunDir):
-        self.run = run
-        self.history = RunHistory()
+    def __init__(self, run: RunDir | RunSource):
+        self.source = as_source(run)
+        """Where the run is read from: voxtop's run directory or another trainer's folder."""
+        self.fields = dict(CHART_FIELDS)
+        """The numbers read per kind (the chart fields, and any a chart asked for since)."""
+        self.history = RunHistory(dict(self.fields))
         self.status: dict[str, Any] | None = None
         self.state = "unknown"
         self.log_lines: list[str] = []
-        self._reader = MetricsReader(run.metrics_path)
+        self._reader = self.source.metrics_reader()
         self._log_signature: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
@@ -181,30 +247,43 @@ class RunFollower:
     def malformed(self) -> int:
         return self._reader.malformed
 
+    def want(self, metrics: set[str] | frozenset[str]) -> bool:
+        """Read the fields of `metrics` ("train/lr", "val/t", ...) too; when any is new the run is read again
+        from its start on the next poll (metrics.index holds only the chart fields). True if so."""
+        with self._lock:
+            fields = fields_for(set(metrics), self.fields)
+            if fields == self.fields:
+                return False
+            self.fields = fields
+            self._reader = self.source.metrics_reader()
+            self.history = RunHistory(dict(fields))
+            return True
+
     def poll(self) -> bool:
         """Read new metrics bytes, the status and (if it grew) the log; True when any changed."""
         with self._lock:
             changed = False
             before = self._reader.offset
-            new = self._reader.read_new_columns(CHART_FIELDS, tail=RATE_WINDOW)
+            new = self._reader.read_new_columns(self.fields, tail=RATE_WINDOW)
             if self._reader.offset < before:  # file replaced: start over
-                self.history = RunHistory()
+                self.history = RunHistory(dict(self.fields))
             if new.lines:
                 self.history.add_columns(new)
                 changed = True
-            status = self.run.read_status()
-            state = self.run.effective_state(status)
+            status = self.source.status()
+            state = self.source.state(status)
             if status != self.status or state != self.state:
                 self.status, self.state = status, state
                 changed = True
+            log_path = self.source.log_path
             try:
-                stat = self.run.log_path.stat()
-                signature = (stat.st_size, stat.st_mtime_ns)
+                stat = log_path.stat() if log_path is not None else None
+                signature = (stat.st_size, stat.st_mtime_ns) if stat is not None else None
             except FileNotFoundError:
                 signature = None
             if signature != self._log_signature:
                 self._log_signature = signature
-                self.log_lines = read_log_tail(self.run.log_path)
+                self.log_lines = read_log_tail(log_path) if log_path is not None else []
                 changed = True
             return changed
 

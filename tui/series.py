@@ -172,3 +172,87 @@ def rate_per_s(times: np.ndarray, steps: np.ndarray) -> float | None:
     if len(times) < 2 or times[-1] <= times[0] or steps[-1] <= steps[0]:
         return None
     return float((steps[-1] - steps[0]) / (times[-1] - times[0]))
+
+
+def column_extremes(x: np.ndarray, values: np.ndarray, low: float, high: float,
+                    columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points of (x, values) between `low` and `high` reduced to each column's first-x minimum and
+    last-x maximum: at most 2*columns points, and no spike is lost (TensorBoard samples 1,000 points
+    at random and can drop one). One point just outside each side is kept, so a line runs to the edge.
+
+    `x` must be sorted. Costs two binary searches and one pass over the points in view.
+    """
+    n = len(x)
+    if n == 0 or columns <= 0:
+        return np.empty(0), np.empty(0)
+    first = max(0, int(np.searchsorted(x, low, "left")) - 1)
+    last = min(n, int(np.searchsorted(x, high, "right")) + 1)
+    x, values = x[first:last], values[first:last]
+    if len(x) <= 2 * columns:
+        return np.asarray(x, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    span = high - low if high > low else 1.0
+    column = np.clip(((x - low) / span * columns).astype(np.int64), -1, columns)
+    edges = np.flatnonzero(np.diff(column)) + 1
+    starts = np.concatenate(([0], edges))
+    ends = np.append(edges - 1, len(x) - 1)
+    lows = np.minimum.reduceat(values, starts)
+    highs = np.maximum.reduceat(values, starts)
+    out_x = np.empty(2 * len(starts))
+    out_values = np.empty(2 * len(starts))
+    out_x[0::2], out_x[1::2] = x[starts], x[ends]
+    out_values[0::2], out_values[1::2] = lows, highs
+    return out_x, out_values
+
+
+def view_range(values: list[np.ndarray], outliers: bool, low_pct: float = 5.0, high_pct: float = 95.0,
+               sample: int = 100_000) -> tuple[float, float] | None:
+    """A y-range for the values in view: the 5th to 95th percentile, padded (`outliers`: min to max).
+
+    Percentiles are read from at most `sample` evenly spaced values per array, so a view of a
+    million points costs milliseconds; extremes are read from every value.
+    """
+    parts = [np.asarray(v, dtype=np.float64) for v in values if len(v)]
+    parts = [p[np.isfinite(p)] for p in parts]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return None
+    if outliers:
+        low = min(float(p.min()) for p in parts)
+        high = max(float(p.max()) for p in parts)
+    else:
+        thinned = np.concatenate([p[::max(1, len(p) // sample)] for p in parts])
+        low, high = (float(v) for v in np.percentile(thinned, [low_pct, high_pct]))
+    if high - low < 1e-12:
+        pad = abs(high) * 0.1 or 1.0
+    else:
+        pad = (high - low) * (0.05 if outliers else 0.15)
+    return low - pad, high + pad
+
+
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Values at a round spacing (1, 2, 2.5 or 5 x 10^n) between `low` and `high`."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low] if math.isfinite(low) else []
+    raw = (high - low) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    spacing = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    first = math.ceil(low / spacing - 1e-9) * spacing
+    ticks = []
+    value = first
+    while value <= high + spacing * 1e-9:
+        ticks.append(0.0 if abs(value) < spacing * 1e-9 else value)
+        value += spacing
+    return ticks
+
+
+def nearest_index(x: np.ndarray, at: float) -> int | None:
+    """The index of the value of sorted `x` nearest to `at` (ties: the earlier); None when empty."""
+    n = len(x)
+    if n == 0:
+        return None
+    right = int(np.searchsorted(x, at, "left"))
+    if right <= 0:
+        return 0
+    if right >= n:
+        return n - 1
+    return right - 1 if at - x[right - 1] <= x[right] - at else right

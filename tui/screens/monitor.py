@@ -26,8 +26,10 @@ from tui.audio import Player
 from tui.gpu import TrainerLookup
 from tui.lognote import note_in_log
 from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSampled, RunUpdated
-from tui.screens.monitor_data import (DEFAULT_SMOOTHING, MonitorModel, MonitorView, progress_text, smoothing_step,
-                                      title_text)
+from tui.screens.monitor_data import (DEFAULT_CHARTS, DEFAULT_SMOOTHING, ChartSettings, MonitorModel, MonitorView,
+                                      progress_text, smoothing_step, title_text)
+from tui.widgets.chart_keys import CHART_BINDINGS, ChartKeys
+from tui.widgets.chart_model import LABEL_ROOM, ChartWindow
 from tui.widgets.checkpoint_table import CheckpointTable
 from tui.widgets.gpu_panel import GpuPanel
 from tui.widgets.health_line import HealthLine
@@ -59,10 +61,15 @@ class ProgressLine(Widget):
         return Text(self.text, no_wrap=True, overflow="ellipsis")
 
 
-class MonitorScreen(ReportsWorkerFailures, Screen[None]):
+class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
     """Follows one run; redraws only when `MonitorModel.update` reports new data."""
 
+    DEFAULT_CSS = """
+    #mon-cursor { height: auto; max-height: 3; padding: 0 1; }
+    """
     BINDINGS = [
+        *CHART_BINDINGS,
+        Binding("slash", "pick_metrics", "Metrics", show=False),
         Binding("escape", "back", "Back", show=False),  # the footer keeps its 80 columns for the run's keys
         Binding("left_square_bracket", "smoothing(-1)", "Smooth-", show=False),
         Binding("right_square_bracket", "smoothing(1)", "Smooth+", show=False),
@@ -97,6 +104,10 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         """The checkpoint chosen in the table, whose picture is shown; None: the newest."""
         self.player = Player()
         """Plays the checkpoints' audio, one clip at a time."""
+        self.chart_window = ChartWindow()
+        """The x view both charts share: zoom, pan, follow latest, cursor, log y, outliers, x axis."""
+        self.chart_metrics: tuple[tuple[str, ...], ...] | None = None
+        """The metrics of each chart; None until the run's remembered choice (or the default) is known."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"{visible(self.run.name)} · reading...", id="mon-title", classes="title", markup=False)
@@ -107,6 +118,7 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
             yield Heatmap(id="picture", classes="panel")
             yield LineChart("attention score", id="attention", classes="panel")
             yield CheckpointTable(id="checkpoints")
+        yield Static("", id="mon-cursor", markup=False)
         with Horizontal(id="mon-bottom"):
             yield LogTail(id="log")
             with Vertical(id="mon-side"):
@@ -135,6 +147,7 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
 
     def refresh_view(self, force: bool = False) -> None:
         """Poll the run in a worker; widths are read here, on the UI thread."""
+        self.model.chart_settings = ChartSettings(self.chart_metrics, self.chart_window)
         loss_width = self.query_one("#loss").content_size.width
         attention_width = self.query_one("#attention").content_size.width
         self._follow(loss_width, attention_width, self.smoothing, self.picture_kind, force, self.picture_step)
@@ -211,7 +224,10 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         progress.text = progress_text(view, progress.content_size.width or 78)
         for widget_id, spec in (("loss", view.loss), ("attention", view.attention)):
             if previous is None or spec is not getattr(previous, widget_id):
-                self.query_one(f"#{widget_id}", LineChart).show(spec.lines, spec.y_limits, spec.title, spec.vlines)
+                self.query_one(f"#{widget_id}", LineChart).show(
+                    spec.lines, spec.y_limits, spec.title, spec.vlines, x_limits=spec.x_limits, x_ticks=spec.x_ticks,
+                    y_ticks=spec.y_ticks, cursor=spec.cursor)
+        self._show_cursor(view)
         if (previous is None or view.picture is not previous.picture
                 or (view.picture_title, view.picture_normalise) != (previous.picture_title, previous.picture_normalise)):
             picture = self.query_one("#picture", Heatmap)
@@ -232,6 +248,59 @@ class MonitorScreen(ReportsWorkerFailures, Screen[None]):
         if view.malformed:
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
         self.query_one("#events", LogTail).show(events)
+
+    def _show_cursor(self, view: MonitorView) -> None:
+        """The cursor readout under the charts (hidden without a cursor), and the metrics now shown."""
+        if self.chart_metrics is None:
+            self.chart_metrics = view.chart_metrics
+        readout = self.query_one("#mon-cursor", Static)
+        text = view.cursor_text
+        if text and self.chart_window.describe() != "x: step · following":
+            text += f" · {self.chart_window.describe()}"
+        readout.display = bool(text)
+        self._set_text("#mon-cursor", text)
+
+    # --- charts ------------------------------------------------------------------------
+
+    def chart_extent(self) -> tuple[float, float] | None:
+        return self.view.chart_extent if self.view is not None else None
+
+    def plot_columns(self) -> int:
+        return max(1, self.query_one("#loss", LineChart).content_size.width - LABEL_ROOM)
+
+    def chart_window_changed(self) -> None:
+        self.refresh_view()
+
+    def _chart_index(self) -> int:
+        """The chart the metric picker changes: the focused one, else the first."""
+        return 1 if self.focused is not None and self.focused.id == "attention" else 0
+
+    def action_pick_metrics(self) -> None:
+        """Choose the focused chart's metrics from every numeric field of the run's records."""
+        from tui.screens.metric_picker import MetricPicker
+
+        index = self._chart_index()
+        current = (self.chart_metrics or DEFAULT_CHARTS)[index]
+        names = self.view.metric_names if self.view is not None else []
+        title = f"{'first' if index == 0 else 'second'} chart of {self.run.name}: metrics"
+        self.app.push_screen(MetricPicker(title, names, current, DEFAULT_CHARTS[index]),
+                             lambda chosen: self._metrics_chosen(index, chosen))
+
+    def _metrics_chosen(self, index: int, chosen: tuple[str, ...] | None) -> None:
+        if not chosen:
+            return
+        charts = list(self.chart_metrics or DEFAULT_CHARTS)
+        charts[index] = tuple(chosen)
+        self.chart_metrics = tuple(charts)
+        self._remember_charts(self.chart_metrics)
+        self.refresh_view()
+
+    @work(thread=True, exclusive=True, group="remember", exit_on_error=False,
+          description="remembering the chart choice")
+    def _remember_charts(self, charts: tuple[tuple[str, ...], ...]) -> None:
+        from tui.widgets.chart_state import save_choice
+
+        save_choice(self.run.path, charts=[list(chart) for chart in charts])
 
     def _show_health(self) -> None:
         """The newest health record, with one recognised sentence below it (two on a tall screen)."""

@@ -15,7 +15,7 @@ import math
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +28,26 @@ from tui.run_analysis import LiveAnalysis, checkpoint_tags, detector_config
 from tui.states import state_word
 from tui.series import IncrementalEma, Series, downsample_minmax, y_range
 from tui.summary import format_eta
+from tui.widgets.chart_model import (DENSE_KINDS, ChartSpec, ChartWindow, XCache, assign_markers, build_chart,
+                                     chart_title, metric_field, metric_kind, plot_series, x_label)
+from tui.widgets.chart_state import load_choice, metrics_choice
 from tui.widgets.line_chart import ChartLine
 
 SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
 DEFAULT_SMOOTHING = 0.6
 CHART_INTERVAL_S = 5.0  # new records redraw the charts at most this often (TensorBoard: every 30 s)
+#: The Monitor's two charts until the user picks others: loss (train and val) and attention score.
+DEFAULT_CHARTS: tuple[tuple[str, ...], ...] = (("train/loss", "val/loss"),
+                                               ("train/attention_score", "val/attention_score"))
 
 
-@dataclass
-class ChartSpec:
-    """The lines of one chart, already smoothed and downsampled, with its y-range."""
+@dataclass(frozen=True)
+class ChartSettings:
+    """What the Monitor's charts show: the metrics of each (None: the run's remembered choice, else the
+    defaults) and the x window they share."""
 
-    lines: list[ChartLine]
-    y_limits: tuple[float, float] | None
-    title: str
-    vlines: list[float] = field(default_factory=list)
+    metrics: tuple[tuple[str, ...], ...] | None = None
+    window: ChartWindow = ChartWindow()
 
 
 @dataclass
@@ -81,6 +86,14 @@ class MonitorView:
     """status.json as last read (pid, host, heartbeat), for what the title says about the trainer."""
     ended: bool = False
     """The run wrote its `end` record: a trainer that stopped without one was killed or crashed."""
+    chart_metrics: tuple[tuple[str, ...], ...] = DEFAULT_CHARTS
+    """The metrics each chart shows."""
+    metric_names: list[str] = field(default_factory=list)
+    """Every metric the run's records hold (what the metric picker offers)."""
+    cursor_text: str = ""
+    """The cursor readout: each series' raw and smoothed value at the cursor and the nearest checkpoint."""
+    chart_extent: tuple[float, float] | None = None
+    """The x range of everything charted (what home, end and zoom reach)."""
 
 
 def smoothing_step(current: float, direction: int) -> float:
@@ -109,8 +122,15 @@ def chart_spec(title: str, train: Series, val: Series, smoothing: float, width: 
     return ChartSpec(lines, limits, title)
 
 
-def mark_minima(spec: ChartSpec, val: Series, analysis: dict[str, Any]) -> ChartSpec:
-    """`spec` with a ▼ at each val-loss minimum and a │ at the overtraining onset, named in the title."""
+def _steps(steps: np.ndarray) -> np.ndarray:
+    return np.asarray(steps, dtype=np.float64)
+
+
+def mark_minima(spec: ChartSpec, val: Series, analysis: dict[str, Any], step_x: Any = _steps,
+                log_y: bool = False) -> ChartSpec:
+    """`spec` with a ▼ at each val-loss minimum and a │ at the overtraining onset, named in the title.
+
+    `step_x` maps steps to the chart's x (time axes); `log_y`: the chart's values are log10."""
     minima = np.asarray(analysis.get("minima") or [], dtype=np.float64)
     onset = analysis.get("onset_step")
     if not len(minima) and onset is None:
@@ -119,14 +139,19 @@ def mark_minima(spec: ChartSpec, val: Series, analysis: dict[str, Any]) -> Chart
     if len(minima):
         at = np.clip(np.searchsorted(val.steps, minima), 0, max(0, val.count - 1))
         values = val.values[at]
-        lines.append(ChartLine("minimum", minima, values, "▼", connect=False))
+        if log_y:
+            values = np.log10(np.where(values > 0, values, np.nan))
+        lines.append(ChartLine("minimum", step_x(minima), values, "▼", connect=False))
         title += " · ▼ val minimum"
-        if limits is not None:  # keep the markers inside the plot
-            low = float(values.min())
+        x_limits = spec.x_limits or (-np.inf, np.inf)
+        shown = values[(step_x(minima) >= x_limits[0]) & (step_x(minima) <= x_limits[1]) & np.isfinite(values)]
+        if limits is not None and len(shown):  # keep the markers in view inside the plot
+            low = float(shown.min())
             limits = (min(limits[0], low - 0.05 * (limits[1] - low)), limits[1])
     if onset is not None:
         title += f" · │ overtraining from {onset}"
-    return ChartSpec(lines, limits, title, [float(onset)] if onset is not None else [])
+    vlines = [float(step_x(np.array([float(onset)]))[0])] if onset is not None else []
+    return replace(spec, lines=lines, y_limits=limits, title=title, vlines=vlines)
 
 
 HEALTH_MARKERS = {"reads to the end": "▲", "understood": "◆"}
@@ -148,9 +173,9 @@ def health_lines(health: dict[int, HealthSummary]) -> list[ChartLine]:
     return lines
 
 
-def with_health(spec: ChartSpec, health: dict[int, HealthSummary]) -> ChartSpec:
+def with_health(spec: ChartSpec, health: dict[int, HealthSummary], step_x: Any = _steps) -> ChartSpec:
     """The attention chart with the checkpoints' read-through health on the same 0..1 scale."""
-    lines = health_lines(health)
+    lines = [replace(line, steps=step_x(line.steps)) for line in health_lines(health)]
     if not lines:
         return spec
     values = np.concatenate([line.values for line in lines])
@@ -162,7 +187,7 @@ def with_health(spec: ChartSpec, health: dict[int, HealthSummary]) -> ChartSpec:
     legend = " ◆ understood" if len(lines) > 1 else ""
     # the legend of the health markers first: at 80 columns the end of the title is cut
     title = f"▲ reads to the end{legend} · {spec.title}"
-    return ChartSpec([*spec.lines, *lines], (low, high), title, spec.vlines)
+    return replace(spec, lines=[*spec.lines, *lines], y_limits=(low, high), title=title)
 
 
 def verdict_text(analysis: dict[str, Any], events: Any) -> str:
@@ -263,7 +288,12 @@ class MonitorModel:
         self._built: tuple[Any, Any, int] = ((), (), -1)
         self._charts: tuple[ChartSpec, ChartSpec] | None = None
         self._charts_at = -math.inf
-        self._smoothers = (IncrementalEma(), IncrementalEma())
+        self._smoothers: dict[str, IncrementalEma] = {}
+        self._x = XCache()
+        self.chart_settings = ChartSettings()
+        """Set by the screen (UI thread) before it asks for a view; read by `update` in its worker."""
+        self._remembered: tuple[tuple[str, ...], ...] | None = None
+        self._remembered_read = False
         self._table: tuple[list[CheckpointFile], dict[int, list[str]], dict[int, dict[str, Any]],
                            dict[int, HealthSummary]] = ([], {}, {}, {})
         self._picture_key: tuple[str, str] | None = None
@@ -275,10 +305,11 @@ class MonitorModel:
         """A new view when anything changed (None if not); `picture_step`: the checkpoint whose picture
         to show (None: the newest alignment record's)."""
         with self._lock:
+            self._want_chart_fields()
             changed = self.follower.poll()
             if self._list_checkpoints(force):
                 changed = True
-            params = (loss_width, attention_width, smoothing, picture_kind, picture_step)
+            params = (loss_width, attention_width, smoothing, picture_kind, picture_step, self.chart_settings)
             if params != self._params:
                 self._params, changed = params, True
             if not changed and not force:
@@ -306,8 +337,10 @@ class MonitorModel:
                     force: bool) -> tuple[ChartSpec, ChartSpec]:
         """The chart specs: rebuilt at once for new settings (size, smoothing) or a replaced history,
         else on new records (train, val or checkpoint) at most every CHART_INTERVAL_S; a new health record at once."""
+        settings = self.chart_settings
+        metrics = self._chart_metrics(settings)
         history = self.follower.history
-        view = (loss_width, attention_width, smoothing, id(history), history.val_loss.version)
+        view = (loss_width, attention_width, smoothing, id(history), history.val_loss.version, settings, metrics)
         evaluations = (id(history), history.val_loss.version, history.val_loss.count,
                        len(history.checkpoint_records), self._checkpoint_signature, history.health_version)
         built = (view, evaluations, history.train_loss.count)
@@ -321,16 +354,86 @@ class MonitorModel:
             existing = {c.step for c in self._checkpoints}
             self.analysis.update(history.train_loss, history.val_loss, history.val_attention,
                                  history.checkpoint_records, existing, history.health)
-        legend = f"train ⠤⠤ ema {smoothing:g} [ ], val ••"
-        loss = chart_spec(f"loss · {legend}", history.train_loss, history.val_loss, smoothing, loss_width,
-                          smoother=self._smoothers[0])
-        attention = chart_spec(f"attention sharpness, not alignment · {legend}", history.train_attention,
-                               history.val_attention, smoothing, attention_width, clamp=(0.0, 1.0),
-                               smoother=self._smoothers[1])
-        self._charts = (mark_minima(loss, history.val_loss, self.analysis.result),
-                        with_health(attention, history.health))
+        charts = [self._metric_chart(history, chart, settings.window, smoothing, width)
+                  for chart, width in zip(metrics, (loss_width, attention_width))]
+        self._charts = (charts[0], charts[1])
         self._built, self._charts_at = built, now
         return self._charts
+
+    def _want_chart_fields(self) -> None:
+        """Have the follower read every field the charts need (a new one: the run is read again with it)."""
+        settings = self.chart_settings
+        needed = {m for chart in self._chart_metrics(settings) for m in chart}
+        if settings.window.x_axis != "step":
+            needed |= {f"{metric_kind(m)}/t" for m in needed} | {"train/t"}
+        self.follower.want(needed)
+
+    def _chart_metrics(self, settings: ChartSettings) -> tuple[tuple[str, ...], ...]:
+        """The metrics of the two charts: the screen's choice, else the run's remembered one, else the defaults."""
+        if settings.metrics is not None:
+            return settings.metrics
+        if not self._remembered_read:
+            self._remembered_read = True
+            remembered = metrics_choice(load_choice(self.run.path))
+            if remembered is not None and len(remembered) == 2 and all(remembered):
+                self._remembered = remembered
+        return self._remembered or DEFAULT_CHARTS
+
+    def _origin(self, history: Any) -> float | None:
+        """The first record time: where a relative time axis starts."""
+        firsts = [float(s.values[0]) for s in (history.metrics.get("train/t"), history.metrics.get("val/t"))
+                  if s is not None and s.count]
+        return min(firsts) if firsts else None
+
+    def _step_x(self, history: Any, window: ChartWindow, origin: float | None) -> Any:
+        """Steps to the chart's x: themselves, or the train record time at each step (less the origin)."""
+        times = history.metrics.get("train/t")
+        if window.x_axis == "step" or times is None or not times.count:
+            return _steps
+        shift = origin if window.x_axis == "relative" and origin is not None else 0.0
+        return lambda steps: np.interp(np.asarray(steps, dtype=np.float64), times.steps, times.values) - shift
+
+    def _metric_chart(self, history: Any, metrics: tuple[str, ...], window: ChartWindow, smoothing: float,
+                      width: int) -> ChartSpec:
+        """One chart of `metrics` in `window`: dense ones smoothed, val loss minima and health marked."""
+        markers = assign_markers(metrics)
+        fields = {metric_field(m) for m in metrics}
+        origin = self._origin(history)
+        series = []
+        for metric, marker in zip(metrics, markers):
+            kind = metric_kind(metric)
+            data = history.metrics.get(metric) or Series(1)
+            x = self._x.x_of(data, window.x_axis, history.metrics.get(f"{kind}/t"), origin)
+            smoother = self._smoothers.setdefault(metric, IncrementalEma())
+            label = kind if len(fields) == 1 else metric
+            series.append(plot_series(label, data, x, kind in DENSE_KINDS, marker, smoothing, smoother))
+        spec = build_chart(series, window, width, chart_title(metrics, markers, smoothing), origin)
+        if len(fields) == 1 and spec.readout:
+            spec.readout[0] = f"{next(iter(fields))}: {spec.readout[0]}"
+        if fields == {"attention_score"} and spec.y_limits is not None and not window.log_y:
+            spec.y_limits = (max(0.0, spec.y_limits[0]), min(1.0, spec.y_limits[1]))
+        step_x = self._step_x(history, window, origin)
+        if "val/loss" in metrics and self.analysis is not None:
+            spec = mark_minima(spec, history.val_loss, self.analysis.result, step_x, window.log_y)
+        if "attention_score" in fields and not window.log_y:
+            spec = with_health(spec, history.health, step_x)
+        return spec
+
+    def cursor_text(self, charts: tuple[ChartSpec, ChartSpec], window: ChartWindow) -> str:
+        """The readout at the cursor: its position, each chart's series, the nearest checkpoint."""
+        if window.cursor is None or not any(c.readout for c in charts):
+            return ""
+        parts = [x_label(window.x_axis, window.cursor)]
+        parts += ["; ".join(c.readout) for c in charts if c.readout]
+        step = next((c.cursor_step for c in charts if c.cursor_step is not None), None)
+        if step is not None and self._checkpoints:
+            steps = np.asarray([c.step for c in self._checkpoints], dtype=np.float64)
+            nearest = int(steps[int(np.argmin(np.abs(steps - step)))])
+            analysis = self.analysis.result if self.analysis is not None else {}
+            tags = list(checkpoint_tags(analysis, nearest, self.follower.history.checkpoint_records.get(nearest, {})))
+            note = f" ({', '.join(tags)})" if tags else ""
+            parts.append(f"nearest checkpoint: step {nearest}{note}")
+        return " · ".join(parts)
 
     def _picture_for(self, kind: str, picture_step: int | None = None) -> tuple[np.ndarray | None, str]:
         record = self.follower.history.alignment
@@ -396,6 +499,8 @@ class MonitorModel:
         # train.log's ETA: the logged interval's rate times the steps left after the newest log line
         eta = (total - logged_step) / rate if rate and total > logged_step and state in ACTIVE_STATES else None
         loss, attention = self._charts_for(loss_width, attention_width, smoothing, force)
+        extents = [c.extent for c in (loss, attention) if c.extent is not None]
+        chart_extent = (min(e[0] for e in extents), max(e[1] for e in extents)) if extents else None
         picture, picture_title = self._picture_for(picture_kind, picture_step)
         events = [format_event(r) for r in list(history.events)[-20:]]
         if history.end is not None:
@@ -420,4 +525,6 @@ class MonitorModel:
             verdict=verdict_text(analysis, history.events), malformed=self.follower.malformed,
             analysis=analysis, checkpoint_health=checked,
             health=history.health[max(history.health)] if history.health else None,
-            status=dict(status), ended=history.end is not None)
+            status=dict(status), ended=history.end is not None,
+            chart_metrics=self._chart_metrics(self.chart_settings), metric_names=history.metric_names(),
+            cursor_text=self.cursor_text((loss, attention), self.chart_settings.window), chart_extent=chart_extent)
