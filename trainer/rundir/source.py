@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainer.rundir.layout import CheckpointFile, RunDir, list_runs, resolve_run
+from trainer.rundir.names import RunError
 from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, newest_records, run_summary,
                                     tail_records)
 from trainer.rundir.reader import MetricsReader
@@ -120,10 +121,29 @@ class VoxtopRun(RunSource):
 
 
 def open_run(runs_root: Path, name_or_path: str) -> RunSource:
-    """The run named (under `runs_root`) or given by path, as a source; RunError when there is none."""
-    return VoxtopRun(resolve_run(runs_root, name_or_path))
+    """The run named (under `runs_root`) or given by path, as a source; RunError when there is none.
+
+    A folder that is not a voxtop run may be another trainer's (`trainer.foreign`): RVC/Applio, Coqui TTS,
+    Lightning/Piper, DLLogger or plain TensorBoard event files, or a command started by `voxtop launch`.
+    """
+    try:
+        return VoxtopRun(resolve_run(runs_root, name_or_path))
+    except RunError as not_ours:
+        from trainer.foreign.sources import open_foreign
+
+        candidate = Path(name_or_path)
+        if not candidate.is_dir() and not candidate.is_absolute() and len(candidate.parts) == 1:
+            candidate = Path(runs_root) / name_or_path
+        if not candidate.is_dir():
+            raise not_ours
+        return open_foreign(candidate)
 
 
 def list_sources(runs_root: Path) -> list[RunSource]:
-    """Every run under `runs_root`, newest name first, as sources."""
-    return [VoxtopRun(run) for run in list_runs(runs_root)]
+    """Every run under `runs_root`, newest name first, as sources: voxtop's own, then the folders of
+    other trainers (and of `voxtop launch`) that `trainer.foreign` recognises there."""
+    from trainer.foreign.sources import foreign_sources
+
+    ours = list_runs(runs_root)
+    known = {run.path for run in ours}
+    return [*(VoxtopRun(run) for run in ours), *foreign_sources(runs_root, known)]

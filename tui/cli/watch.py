@@ -25,7 +25,16 @@ def cmd_watch(args: argparse.Namespace) -> int:
     try:
         run = resolve_run(args.runs, args.run)
     except RunError as exc:
-        return fail(f"{exc}; `voxtop runs` lists the runs in {args.runs}")
+        from trainer.rundir.source import open_run
+        from tui.cli.launch import follow_foreign
+
+        try:  # a command started by `voxtop launch` (status and log), or another trainer's folder
+            source = open_run(args.runs, args.run)
+        except RunError:
+            return fail(f"{exc}; `voxtop runs` lists the runs in {args.runs}")
+        run = getattr(source, "run", None)
+        if run is None:
+            return follow_foreign(source, interval_s=args.interval)
     try:
         return watch(run, from_start=args.from_start, tail_lines=args.lines, interval_s=args.interval)
     except BrokenPipeError:  # `voxtop watch RUN | head`: the reader left
