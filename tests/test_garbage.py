@@ -178,7 +178,7 @@ def test_truncated_wavs_are_a_problem_or_a_shorter_clip(cut: int) -> None:
     if report.valid:
         assert 0 < report.clips[0].duration_s <= 0.2
     else:
-        assert report.errors[0].code in ("corrupt_audio", "empty_audio")
+        assert report.errors[0].code in ("corrupt_audio", "empty_audio", "too_short")  # < one STFT frame
 
 
 @FAST

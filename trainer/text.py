@@ -25,6 +25,20 @@ _PUNCTUATION_MAP = {
 
 _WHITESPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_DIGITS = re.compile(r"\d+")
+#: Longer runs of digits are not said as a number: the dataset check refuses a transcript with one,
+#: and the cleaner reads one digit by digit (Python would not even convert 5,000 digits to an int).
+MAX_SPOKEN_DIGITS = 30
+
+
+def long_numbers(text: str) -> list[str]:
+    """The runs of digits in `text` longer than MAX_SPOKEN_DIGITS: too long to say as a number."""
+    return [run for run in _DIGITS.findall(text) if len(run) > MAX_SPOKEN_DIGITS]
+
+
+def _sayable(digits: str) -> bool:
+    """Whether a run of digits (separators allowed) is short enough to convert and say as a number."""
+    return sum(ch.isdigit() for ch in digits) <= 12
 
 
 def _normalise(text: str) -> str:
@@ -191,6 +205,8 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r" +([!),.:;?])")
 
 
 def _en_money(match: re.Match[str]) -> str:
+    if not _sayable(match.group(1)):
+        return match.group(1) + " dollars"  # digit by digit, below
     dollars = int(match.group(1).replace(",", ""))
     cents = int(match.group(2) or 0)
     parts = []
@@ -207,8 +223,9 @@ def _english_pre(text: str) -> str:
     for pattern, word in _EN_ABBREVIATIONS[:-1]:
         text = pattern.sub(word, text)
     text = _EN_MONEY.sub(_en_money, text)
-    text = _EN_GROUPED.sub(lambda m: _en_cardinal(int(m.group(0).replace(",", ""))), text)
-    text = _EN_ORDINAL.sub(lambda m: _en_ordinal(int(m.group(1))), text)
+    text = _EN_GROUPED.sub(lambda m: _en_cardinal(int(m.group(0).replace(",", "")))
+                           if _sayable(m.group(0)) else m.group(0).replace(",", " "), text)
+    text = _EN_ORDINAL.sub(lambda m: _en_ordinal(int(m.group(1))) if _sayable(m.group(1)) else m.group(0), text)
     return text.replace("%", " percent").replace("&", " and ")
 
 
@@ -240,16 +257,22 @@ class Language:
         for sep in ".,":
             if sep in digits:
                 whole, frac = digits.split(sep)
-                frac_words = " ".join(self.cardinal(int(d)) for d in frac)  # type: ignore[operator]
-                return f"{self._whole(int(whole))} {self.decimal_word} {frac_words}"
-        return self._whole(int(digits))
+                frac_words = self._digit_by_digit(frac)
+                return f"{self._whole(whole)} {self.decimal_word} {frac_words}"
+        return self._whole(digits)
 
-    def _whole(self, n: int) -> str:
-        if n >= 10**12:
-            return " ".join(self.cardinal(int(d)) for d in str(n))  # type: ignore[operator]
+    def _whole(self, digits: str) -> str:
+        """A run of digits as words: a number up to 12 digits, digit by digit beyond (never `int()` of
+        thousands of digits, which Python refuses)."""
+        if len(digits.lstrip("0")) > 12:
+            return self._digit_by_digit(digits)
+        n = int(digits)
         if self.code == "en":
             return _en_year_or_cardinal(n)
         return self.cardinal(n)  # type: ignore[operator]
+
+    def _digit_by_digit(self, digits: str) -> str:
+        return " ".join(self.cardinal(int(d)) for d in digits)  # type: ignore[operator]
 
     def clean(self, text: str) -> str:
         """The transcript as the model reads it."""

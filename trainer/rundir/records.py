@@ -2,8 +2,9 @@
 
 Every reader of metrics.jsonl (the record reader, the numpy column reader, the index, tails,
 the trainer's resume) follows `parse_record`, so a line is well-formed or malformed for all
-of them alike: a JSON object with a string `kind`, an integer `step` and, if it has a
-`loss`, a finite one; anything else is counted and skipped. The resume rule (`current_history`) lives
+of them alike: a JSON object with a string `kind`, an integer `step`, if it has a `loss` a
+finite one, and the fields of its kind that readers use as text (a checkpoint's `tags`, an
+event's `message`, ...) of the type they expect; anything else is counted and skipped. The resume rule (`current_history`) lives
 here too: which records of an earlier session a resume supersedes.
 """
 
@@ -36,15 +37,37 @@ except ImportError:  # pragma: no cover
     _fast_loads = _json_loads
 
 
+#: Per kind, the fields readers use as text: when present, each must be a string (or null).
+TEXT_FIELDS = {
+    "checkpoint": ("path",),
+    "alignment": ("path", "mel", "wav", "text", "checkpoint"),
+    "sample": ("mel", "wav", "text", "checkpoint"),
+    "event": ("level", "code", "message"),
+    "end": ("reason",),
+}
+#: Per kind, the fields readers use as a list of strings: when present, a list of strings (or null).
+TEXT_LIST_FIELDS = {"checkpoint": ("tags",)}
+
+
 def well_formed(record: Any) -> bool:
-    """Whether a decoded line is a record: an object with a string `kind`, an integer `step`
-    and, when it has a `loss`, a finite number there (the trainer never logs another)."""
+    """Whether a decoded line is a record: an object with a string `kind`, an integer `step`,
+    when it has a `loss` a finite number there (the trainer never logs another), and its kind's
+    text fields strings and tag lists lists of strings (`TEXT_FIELDS`, `TEXT_LIST_FIELDS`)."""
     if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
         return False
     step = record.get("step")
     if isinstance(step, bool) or not isinstance(step, int):
         return False
-    return "loss" not in record or finite(record["loss"]) is not None
+    if "loss" in record and finite(record["loss"]) is None:
+        return False
+    kind = record["kind"]
+    if any(not isinstance(record.get(name), (str, type(None))) for name in TEXT_FIELDS.get(kind, ())):
+        return False
+    for name in TEXT_LIST_FIELDS.get(kind, ()):
+        value = record.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(item, str) for item in value)):
+            return False
+    return True
 
 
 def as_float(value: Any) -> float:
