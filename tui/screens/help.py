@@ -23,6 +23,8 @@ Runs (home)
   r          resume from the newest checkpoint (asks)
   p          resume, choosing the checkpoint
   d          delete the run (asks; never a running one)
+  space      mark / unmark the run for comparing (✓ before its name)
+  c          compare the marked runs on one chart
   g          GPU view             f5       refresh now
   q          quit (runs go on)
 
@@ -39,7 +41,20 @@ Parameters
   escape     back (asks first when there are unsaved edits)
 
 Monitor
-  [ / ]      less / more smoothing of the loss chart
+  [ / ]      less / more smoothing (EMA on the raw points; 0: raw)
+  /          choose the focused chart's metrics: any number a record
+             holds (loss parts, lr, grad_norm, frames/s, diagonality...);
+             type a filter (regex), down, space ticks, enter shows,
+             ctrl+d the default; remembered per run (not in the run)
+  left/right cursor: each line's raw ~smoothed value at its step and
+             the nearest checkpoint, under the charts (c: off/on)
+  + / -      zoom in / out around the cursor (mouse wheel: the pointer)
+  < / >      pan left / right (also shift+left/right, comma/period)
+  home / end start of the run / end, following the newest step
+  f          follow latest (on at first; any pan leaves it)
+  0          the whole run
+  l          log scale y         o  outliers in / out of the y range
+  x          x axis: step, relative time, wall time
   m          alignment picture / predicted mel
   z          zoom the focused panel (tab moves between panels)
   s          stop: save a checkpoint and exit (asks)
@@ -51,6 +66,16 @@ Monitor
   e          export the selected checkpoint (voxtop export; asks)
   g          GPU view with this run's trainer processes marked *
   q          quit voxtop (the run goes on)
+  Each terminal column of a chart shows the lowest and highest raw
+  point it covers (· under a smoothed line): no spike is hidden.
+
+Compare (space marks runs on Runs, then c)
+  /          the metric every run shows (one)
+  the chart keys of the Monitor: left/right, + -, < >, home, end,
+             f, 0, c, l, o, x, [ ]
+  each run has its own marker (•, +, x, *...) and, in the legend,
+  its state, overtraining verdict and recommended checkpoint
+  escape     back to Runs
 
 Quitting voxtop never stops a run: open it again to keep watching.
 """

@@ -73,6 +73,8 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         Binding("p", "resume_pick", "Resume from"),
         Binding("d", "delete", "Delete"),
         Binding("g", "app.gpu", "GPU"),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("c", "compare", "Compare", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -82,6 +84,8 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         self.summaries: dict[str, RunSummary] = {}
         self._rows: list[tuple[str, ...]] = []
         self._index: RunsIndex | None = None
+        self.marked: list[str] = []
+        """The runs marked for the compare view (space), in the order they were marked."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"voxtop · Runs · folder {visible(self.app.runs_root)}", id="title", classes="title", markup=False)
@@ -126,12 +130,12 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
     @on(RunsListed)
     def _show_runs(self, message: RunsListed) -> None:
         self.summaries = {s.name: s for s in message.summaries}
-        rows = [summary_row(s) for s in message.summaries]
+        rows = [self._marked_row(summary_row(s)) for s in message.summaries]
         table = self.query_one("#runs", DataTable)
         if rows != self._rows:
             selected = self.selected_name()
             self._rows = rows
-            fill_table(table, COLUMNS, rows, [row[0] for row in rows])
+            fill_table(table, COLUMNS, rows, [s.name for s in message.summaries])
             if selected in self.summaries:
                 table.move_cursor(row=table.get_row_index(selected))
         self._show_detail()
@@ -148,6 +152,36 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
             detail.update(visible(f"{summary.name}: {state_word(summary.state)}: {summary.error}", keep_newlines=True))
         else:
             detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s)"))
+
+    def _marked_row(self, row: tuple[str, ...]) -> tuple[str, ...]:
+        """A run's cells with `✓ ` before the name when it is marked for comparing (no colour needed)."""
+        return (f"✓ {row[0]}", *row[1:]) if row[0] in self.marked else row
+
+    def action_mark(self) -> None:
+        """Mark or unmark the selected run for the compare view (c)."""
+        summary = self.selected()
+        if summary is None:
+            return
+        if summary.name in self.marked:
+            self.marked.remove(summary.name)
+        else:
+            self.marked.append(summary.name)
+        self._show_runs(RunsListed(list(self.summaries.values())))
+        count = len(self.marked)
+        self.notify(f"{count} run(s) marked" + (": c compares them" if count > 1 else ": mark another, then c"))
+
+    def action_compare(self) -> None:
+        """The marked runs (or the selected one with them) overlaid on one chart."""
+        names = [name for name in self.marked if name in self.summaries]
+        selected = self.selected_name()
+        if len(names) < 2 and selected is not None and selected not in names:
+            names.append(selected)
+        if len(names) < 2:
+            self.notify("mark two or more runs with space, then c compares them", severity="warning")
+            return
+        from tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen([RunDir(self.summaries[name].path) for name in names]))
 
     def demo_dataset(self) -> Path:
         """The shipped demo dataset, where `t` trains."""
