@@ -161,3 +161,29 @@ def test_open_run_and_list_sources_know_foreign_folders(runs: dict[str, Path], t
     names = {source.name for source in list_sources(root / "coqui")}
     assert names == {runs["coqui"].name}
     assert {s.name for s in list_sources(root / "logs")} == {"myvoice"}
+
+
+def test_every_tag_is_a_metric_of_its_kind(runs: dict[str, Path]) -> None:
+    """The charts' metric picker lists `train/<tag>` and `val/<tag>`; each reads that tag's own points."""
+    reader = open_foreign(runs["rvc"]).metrics_reader()
+    new = reader.read_new_columns({"train": ("step", "loss", "loss/g/kl"), "val": ("step", "loss")}, tail=1)
+    train, val = new.columns["train"], new.columns["val"]
+    steps = list(range(50, make_runs.LAST_STEP + 1, 50))
+    assert train["step"].tolist() == steps and val["step"].tolist() == steps
+    kl = 1.5 + 0.3 * np.exp(-np.array(steps) / 3000.0)
+    assert np.allclose(train["loss/g/kl"], kl.astype(np.float32))  # the tag's own values, not the loss's
+    assert np.allclose(val["loss"], make_runs.curve(np.array(steps), 20.0, seed=1).astype(np.float32))
+    [newest] = new.tails["train"]
+    assert {"loss/g/fm", "loss/d/total", "learning_rate", "grad_norm_g"} <= set(newest)
+    assert newest["tag"] == "loss/g/total"
+    assert new.lines == len(steps) * 2 + len(SAVED)  # rows of both kinds and one alignment record per picture step
+
+
+def test_a_checkpoints_picture_and_the_follower_hooks(runs: dict[str, Path]) -> None:
+    run = open_foreign(runs["coqui"])
+    assert run.log_path == runs["coqui"] / "trainer_0_log.txt"
+    assert run.checkpoints_dir == runs["coqui"]
+    path = run.picture_for_step(3500, "alignment")  # the figure logged at step 3000, the newest before it
+    assert path is not None and "3000" in path.name and "EvalFigures_alignment" in str(path)
+    assert np.load(path, allow_pickle=False).shape == (64, 40)  # the Monitor shows an alignment transposed
+    assert open_foreign(runs["rvc"]).detector_config().smoothing == 0.987

@@ -174,18 +174,46 @@ class ForeignMetricsReader(MetricsReader):
         self.malformed = self.corrupt
         return segment
 
-    def _items(self, segment: Segment) -> list[tuple[int, int, str, Any]]:
-        """(step, order, kind, payload) of a segment, in step order: restarts first at their step."""
+    def _kind_of(self, tag: str) -> str:
+        """`val` for the watched tag and the tags of an evaluation (`EvalStats/...`, `val_...`), else `train`."""
+        low = tag.lower()
+        evaluation = low.startswith(("eval", "val", "test")) or "/eval" in low or "_val" in low or "val_" in low
+        return "val" if tag == self._val or evaluation else "train"
+
+    def _rows(self, segment: Segment) -> dict[str, tuple[Any, Any, dict[str, Any]]]:
+        """Per kind, the rows of a segment: every step any of its tags logged (sorted), the newest wall
+        time at each, and per tag its values at those steps (NaN where it logged none)."""
         import numpy as np
 
-        items: list[tuple[int, int, str, Any]] = []
+        main = self._kind_tags()
+        by_kind: dict[str, list[str]] = {"train": [], "val": []}
+        for tag in segment.points:
+            by_kind[self._kind_of(tag)].append(tag)
+        rows = {}
+        for kind, tags in by_kind.items():
+            if not tags:
+                continue
+            steps = np.unique(np.concatenate([segment.points[tag][0] for tag in tags]))
+            walls = np.full(len(steps), -np.inf)
+            columns = {}
+            for tag in tags:
+                tag_steps, tag_walls, tag_values = segment.points[tag]
+                at = np.searchsorted(steps, tag_steps)
+                column = np.full(len(steps), np.nan)
+                column[at] = tag_values  # a step logged twice (a restart read in the same call): the later wins
+                columns[tag] = column
+                np.maximum.at(walls, at, tag_walls)
+            loss = columns.get(main[kind]) if main[kind] is not None else None
+            columns["loss"] = loss if loss is not None else np.full(len(steps), np.nan)
+            rows[kind] = (steps, walls, columns)
+        return rows
+
+    def _records(self, segment: Segment) -> list[tuple[int, int, dict[str, Any]]]:
+        """(step, order, record) of a segment's restarts (order 0: before the rows of their step) and
+        pictures (order 2: after them), as `start` and `alignment` records."""
+        found: list[tuple[int, int, dict[str, Any]]] = []
         for step, wall, kept in segment.restarts:
-            items.append((step, 0, "start", {"t": wall, "kind": "start", "step": step, "resumed_from": kept,
-                                             "restart": True}))
-        for kind, tag in self._kind_tags().items():
-            if tag is not None and tag in segment.points:
-                steps, walls, values = segment.points[tag]
-                items.append((int(steps[0]) if len(steps) else 0, 1, kind, (np.asarray(steps), walls, values, tag)))
+            found.append((step, 0, {"t": wall, "kind": "start", "step": step, "resumed_from": kept, "restart": True}))
         pictures: dict[int, dict[str, Any]] = {}
         for blob in segment.blobs:
             record = pictures.setdefault(blob.step, {"t": blob.wall_time, "kind": "alignment", "step": blob.step})
@@ -197,19 +225,54 @@ class ForeignMetricsReader(MetricsReader):
             held = blob_ref(record.get(key))
             if held is None or ("gen" in blob.tag.lower() and "gen" not in held[0].lower()):
                 record[key] = ref  # RVC's generated mel (slice/mel_gen) before the original
-        for record in pictures.values():
+        for step, record in sorted(pictures.items()):
             if "path" not in record and "mel" in record:
                 record["path"] = record["mel"]
-        for step, record in sorted(pictures.items()):
-            items.append((step, 2, "alignment", record))
-        return sorted(items, key=lambda item: (item[0], item[1]))
+            found.append((step, 2, record))
+        return found
+
+    def _numbered(self, segment: Segment) -> tuple[dict[str, tuple[Any, Any, dict[str, Any], Any]],
+                                                   list[tuple[int, dict[str, Any]]], int]:
+        """The segment's rows per kind with their line numbers, its records with theirs, and the line count:
+        everything numbered in step order (a restart before the rows of its step, pictures after)."""
+        import numpy as np
+
+        rows = self._rows(segment)
+        records = self._records(segment)
+        keys = [np.array([step * 4 + order for step, order, _ in records], dtype=np.int64)]
+        kinds = list(rows)
+        for kind in kinds:
+            keys.append(rows[kind][0].astype(np.int64) * 4 + 1)
+        joined = np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
+        order = np.argsort(joined, kind="stable")
+        lines = np.empty(len(joined), dtype=np.int64)
+        lines[order] = np.arange(len(joined))
+        numbered_records = [(int(lines[k]), record) for k, (_, _, record) in enumerate(records)]
+        at = len(records)
+        numbered_rows = {}
+        for kind in kinds:
+            steps, walls, columns = rows[kind]
+            numbered_rows[kind] = (steps, walls, columns, lines[at:at + len(steps)])
+            at += len(steps)
+        return numbered_rows, numbered_records, len(joined)
+
+    @staticmethod
+    def _record(kind: str, step: int, wall: float, values: dict[str, float], tag: str | None) -> dict[str, Any]:
+        import math
+
+        record: dict[str, Any] = {"t": wall, "kind": kind, "step": step}
+        record.update({name: value for name, value in values.items() if math.isfinite(value)})
+        if tag is not None:
+            record["tag"] = tag
+        return record
 
     def _kind_tags(self) -> dict[str, str | None]:
-        """The tags read as `train` and `val` records, chosen once each is logged, never switched after.
+        """The tags read as the `loss` of `train` and `val` records, chosen once each is logged, never switched.
 
         `val` is the watched tag (with no stand-in: a train tag is never read as `val` while the
         validation tag is still to come); where users watch a train loss for the verdict (RVC's
         `loss/g/total`), `val` is the tag they read minima from (`loss/g/mel`), so the two differ.
+        Every other tag is a field of its kind's records under its own name (`train` `loss/g/kl`).
         """
         history, watched = self.history, self.layout.watched
         if self._train is None:
@@ -222,47 +285,58 @@ class ForeignMetricsReader(MetricsReader):
         return {"train": self._train, "val": self._val}
 
     def read_new(self) -> list[dict[str, Any]]:
-        """The new points of the train and watched tags as `train` and `val` records, restarts as `start`
-        records and pictures as `alignment` records, in step order."""
-        records: list[dict[str, Any]] = []
-        for _, _, kind, payload in self._items(self.poll()):
-            if isinstance(payload, dict):
-                records.append(payload)
-                continue
-            steps, walls, values, tag = payload
-            records.extend({"t": float(w), "kind": kind, "step": int(s), "loss": float(v), "tag": tag}
-                           for s, w, v in zip(steps.tolist(), walls.tolist(), values.tolist()))
-        records.sort(key=lambda r: (r["step"], r["kind"] != "start"))
-        return records
+        """What the trainer logged since the last call as voxtop's records, in step order: `train` and `val`
+        records (`loss` the watched tag's value, every other tag of the kind under its name), restarts as
+        `start` records, pictures and clips as `alignment` records."""
+        segment = self.poll()
+        main = self._kind_tags()
+        rows, records, count = self._numbered(segment)
+        placed: list[Any] = [None] * count
+        for line, record in records:
+            placed[line] = record
+        for kind, (steps, walls, columns, lines) in rows.items():
+            names = list(columns)
+            table = [column.tolist() for column in columns.values()]
+            for k, (step, wall, line) in enumerate(zip(steps.tolist(), walls.tolist(), lines.tolist())):
+                placed[line] = self._record(kind, step, wall, {name: table[n][k] for n, name in enumerate(names)},
+                                            main[kind])
+        return [record for record in placed if record is not None]
 
     def read_new_columns(self, fields: dict[str, tuple[str, ...]], tail: int = 50,
                          drop: frozenset[str] = frozenset()) -> MetricsColumns:
-        """Like `MetricsReader.read_new_columns`: `train` and `val` as arrays (`step`, `loss`, `t`; other
-        fields NaN), the rest as records, numbered in step order."""
+        """Like `MetricsReader.read_new_columns`: `train` and `val` rows as arrays (`step`, `t`, `loss`, any tag
+        by name; NaN where a row has none), the rest as records, numbered in step order. The kept tail
+        records carry every tag of their kind (its newest value of this read where the row has none), so a
+        metric picker lists every tag."""
         import numpy as np
 
+        segment = self.poll()
+        main = self._kind_tags()
+        rows, records, count = self._numbered(segment)
         result = MetricsColumns(fields, tail, drop)
-        line = 0
-        for _, _, kind, payload in self._items(self.poll()):
-            if isinstance(payload, dict):
-                if kind not in drop:
-                    result.records.append(payload)
-                    result.record_lines.append(line)
-                line += 1
+        for kind, (steps, walls, columns, lines) in rows.items():
+            if kind not in fields:
                 continue
-            steps, walls, values, tag = payload
-            count = len(steps)
-            if kind in fields:
-                lines = np.arange(line, line + count, dtype=np.float64)
-                named = {"step": steps.astype(np.float64), "loss": values, "t": walls}
-                part = {"line": lines}
-                part.update({name: named.get(name, np.full(count, np.nan)) for name in fields[kind]})
-                first = max(0, count - tail) if tail else count
-                raw_tail = [(line + k, {"t": float(walls[k]), "kind": kind, "step": int(steps[k]),
-                                        "loss": float(values[k]), "tag": tag}) for k in range(first, count)]
-                result.add(kind, part, raw_tail)
-            line += count
-        result.lines = line
+            named = {"step": steps.astype(np.float64), "t": walls, **columns}
+            part = {"line": lines.astype(np.float64)}
+            part.update({name: named.get(name, np.full(len(steps), np.nan)) for name in fields[kind]})
+            raw_tail = []
+            if tail:
+                newest = {}
+                for name, column in columns.items():
+                    finite = np.flatnonzero(np.isfinite(column))
+                    newest[name] = float(column[finite[-1]]) if len(finite) else float("nan")
+                for k in range(max(0, len(steps) - tail), len(steps)):
+                    values = {name: float(column[k]) if np.isfinite(column[k]) else newest[name]
+                              for name, column in columns.items()}
+                    raw_tail.append((int(lines[k]), self._record(kind, int(steps[k]), float(walls[k]), values,
+                                                                 main[kind])))
+            result.add(kind, part, raw_tail)
+        for line, record in records:
+            if record["kind"] not in drop:
+                result.records.append(record)
+                result.record_lines.append(line)
+        result.lines = count
         return result.finish()
 
 

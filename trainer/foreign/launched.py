@@ -242,6 +242,32 @@ class LaunchedRun(RunSource):
         foreign = self._foreign()
         return foreign.checkpoint_table(detector, sentences) if foreign is not None else CheckpointTable()
 
+    @property
+    def log_path(self) -> Path | None:
+        return self.run.log_path
+
+    @property
+    def checkpoints_dir(self) -> Path | None:
+        foreign = self._foreign()
+        return foreign.checkpoints_dir if foreign is not None else self.logdir
+
+    def detector_config(self) -> Any:
+        foreign = self._foreign()
+        if foreign is not None:
+            return foreign.detector_config()
+        from trainer.overtrain import DetectorConfig
+
+        return DetectorConfig()
+
+    def picture_for_step(self, step: int, kind: str) -> Path | None:
+        foreign = self._foreign()
+        return foreign.picture_for_step(step, kind) if foreign is not None else None
+
+    def analysis(self, tag: str | None = None, detector: Any = None) -> Any:
+        """The logdir's analysis (`ForeignRun.analysis`), None while it has nothing voxtop reads."""
+        foreign = self._foreign()
+        return foreign.analysis(tag, detector) if foreign is not None else None
+
     def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
         foreign = self._foreign()
         return foreign.tail(max_bytes) if foreign is not None else ([], 0)

@@ -248,6 +248,34 @@ class ForeignRun(RunSource):
                                       analysis.checkpoint_values.get(checkpoint.step), None, tags))
         return CheckpointTable(rows, analysis.recommended, analysis.recommended_reason)
 
+    @property
+    def log_path(self) -> Path | None:
+        """The trainer's own text log where it keeps one in the run folder (Coqui's trainer_0_log.txt)."""
+        return self.layout.log_file
+
+    @property
+    def checkpoints_dir(self) -> Path | None:
+        return self.layout.checkpoint_folders[0] if self.layout.checkpoint_folders else None
+
+    def detector_config(self) -> DetectorConfig:
+        """The detector's defaults with the smoothing this trainer's users set on the watched tag."""
+        from trainer.overtrain import DetectorConfig
+
+        return DetectorConfig(smoothing=self.layout.watched.verdict_smoothing)
+
+    def picture_for_step(self, step: int, kind: str) -> Path | None:
+        """The picture logged at `step` (a checkpoint's), or at the newest step before it that has one."""
+        history = self._reader.history if self._reader is not None else self.history()
+        logged = sorted({s for (_, s), blob in history.blobs.items() if blob.kind == "image" and s <= step})
+        if not logged:
+            return None
+        at = logged[-1]
+        tags = sorted(tag for (tag, s), blob in history.blobs.items() if s == at and blob.kind == "image")
+        wanted = [t for t in tags if ("align" in t.lower()) == (kind == "alignment")] or tags
+        chosen = next((t for t in wanted if "gen" in t.lower()), wanted[0])
+        ref = f"tensorboard:{chosen}@{at}"
+        return self.picture_path({"path": ref, "mel": ref}, kind)
+
     def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
         """The newest records, about as many as `max_bytes` of voxtop's metrics would hold (200 bytes each)."""
         reader = self._new_reader()
