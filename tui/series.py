@@ -191,7 +191,8 @@ def column_extremes(x: np.ndarray, values: np.ndarray, low: float, high: float,
     if len(x) <= 2 * columns:
         return np.asarray(x, dtype=np.float64), np.asarray(values, dtype=np.float64)
     span = high - low if high > low else 1.0
-    column = np.clip(((x - low) / span * columns).astype(np.int64), -1, columns)
+    column = np.clip(np.floor((x - low) / span * columns), -1, columns - 1).astype(np.int64)
+    column[x > high] = columns  # the point kept past the right edge: a bucket of its own
     edges = np.flatnonzero(np.diff(column)) + 1
     starts = np.concatenate(([0], edges))
     ends = np.append(edges - 1, len(x) - 1)

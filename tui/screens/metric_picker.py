@@ -11,7 +11,7 @@ import re
 from typing import Sequence
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -93,10 +93,25 @@ class MetricPicker(ModalScreen["tuple[str, ...] | None"]):
     def _submitted(self) -> None:
         self.action_apply()
 
-    def on_key(self, event: object) -> None:
-        key = getattr(event, "key", "")
-        if key == "down" and isinstance(self.focused, Input):
-            self.query_one("#picker-list", SelectionList).focus()
+    def on_key(self, event: events.Key) -> None:
+        """down leaves the filter for the list; typing in the list goes back to the filter."""
+        field = self.query_one("#picker-filter", Input)
+        if event.key == "down" and self.focused is field:
+            selection = self.query_one("#picker-list", SelectionList)
+            selection.focus()
+            if selection.highlighted is None and selection.option_count:
+                selection.highlighted = 0
+            event.stop()
+        elif self.focused is not field and (event.key == "backspace" or (
+                event.is_printable and event.character not in (None, " "))):
+            field.focus()
+            if event.key == "backspace":
+                field.value = field.value[:-1]
+            else:
+                field.insert_text_at_cursor(event.character or "")
+            field.cursor_position = len(field.value)
+            event.stop()
+            event.prevent_default()
 
     @on(SelectionList.SelectionToggled, "#picker-list")
     def _toggled(self, event: SelectionList.SelectionToggled) -> None:
