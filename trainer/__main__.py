@@ -9,7 +9,6 @@ restarted from scratch. Any crash ends as `failed` with the error in status.json
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import signal
 import socket
@@ -19,6 +18,8 @@ from pathlib import Path
 
 from trainer.failure import fail_run, log
 from trainer.rundir import RunDir, RunError
+from trainer.rundir.faults import describe_os_error
+from trainer.rundir.status import process_start_ticks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +87,7 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
 
     ranks = ranks_from_env()
     trainer = None
+    heartbeat = None
     try:
         from trainer.config import load
 
@@ -95,12 +97,15 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
             for temp in run.remove_temp_files():  # we hold the lock: these are a killed trainer's
                 log(f"removed {temp.relative_to(run.path)}, left half-written by an earlier trainer")
             run.write_status(state="starting", pid=os.getpid(), pgid=os.getpgid(0),
-                             host=socket.gethostname(), error=None)
+                             pid_start=process_start_ticks(os.getpid()), host=socket.gethostname(), error=None)
+        if ranks.is_main:  # the writer of status.json beats while features, validation or a save take long
+            heartbeat = run.start_heartbeat()
         from trainer.loop import Trainer
 
         trainer = Trainer(run, config, resume_from=checkpoint, log=log, ranks=ranks)
-        signal.signal(signal.SIGTERM, trainer.request_stop)
-        signal.signal(signal.SIGINT, trainer.request_stop)
+        # SIGHUP is a closed terminal, tmux pane or SSH session: save and stop, as for SIGTERM
+        for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(stop_signal, trainer.request_stop)
         trainer.setup()
         trainer.fit()
         return 0
@@ -122,17 +127,19 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
             fail_run(run, step, error, trainer.metrics if trainer is not None else None)
         return 1
     finally:
+        if heartbeat is not None:
+            heartbeat.set()
         if trainer is not None and trainer.metrics is not None:
             trainer.metrics.close()
         shutdown()
 
 
 def describe_failure(run: RunDir, exc: BaseException) -> str:
-    """The last line of the traceback, plus what to do when the disk is full."""
-    error = traceback.format_exception_only(type(exc), exc)[-1].strip()
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        error += f" — free space on the disk of {run.path}, then resume the run"
-    return error
+    """The last line of the traceback; a filesystem fault as a sentence that says what to do
+    (`disk full writing <path> (...): free space on the disk, then `voxtop resume <run>``)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return describe_os_error(exc, resume=run.name)
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +53,38 @@ class CheckpointError(Exception):
     """A file that cannot be resumed from; the message says which and why."""
 
 
+#: Below this much free space, a checkpoint write that torch reports as a short write is a full disk.
+DISK_FULL_BELOW_BYTES = 256 * 2**20
+
+
 def save(run: RunDir, step: int, payload: dict[str, Any]) -> Path:
-    """Write `step-<step>.pt` atomically: temp file in the same folder, fsync, rename."""
+    """Write `step-<step>.pt` atomically: temp file in the same folder, fsync, rename.
+
+    torch's zip writer reports a disk that fills up as `RuntimeError: [enforce fail at
+    inline_container.cc:...] . unexpected pos` (or `PytorchStreamWriter failed writing file`);
+    that becomes the OSError it is (ENOSPC, naming the checkpoint), so the run's failure says
+    "disk full writing ...", not a C++ assertion.
+    """
     path = run.checkpoint_path(step)
-    atomic_write(path, lambda handle: torch.save(payload, handle))
+    try:
+        atomic_write(path, lambda handle: torch.save(payload, handle))
+    except RuntimeError as exc:
+        raise as_write_error(exc, path) from None
     return path
+
+
+def as_write_error(exc: RuntimeError, path: Path) -> Exception:
+    """torch's short-write RuntimeError as an OSError on `path` (ENOSPC when the disk is nearly
+    full, EIO otherwise); any other RuntimeError unchanged."""
+    text = str(exc)
+    if "unexpected pos" not in text and "PytorchStreamWriter failed" not in text and "file write failed" not in text:
+        return exc
+    try:
+        full = shutil.disk_usage(path.parent).free < DISK_FULL_BELOW_BYTES
+    except OSError:
+        full = False
+    code = errno.ENOSPC if full else errno.EIO
+    return OSError(code, os.strerror(code), str(path))
 
 
 def load(path: Path) -> dict[str, Any]:

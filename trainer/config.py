@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -362,8 +363,13 @@ def _line_of(text: str | None, section: str, key: str | None = None) -> int | No
 
 
 def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | None = None,
-              base_dir: Path | None = None) -> Config:
-    """A validated Config from nested dicts; raises ConfigError listing every problem."""
+              base_dir: Path | None = None, set_by: dict[str, str] | None = None) -> Config:
+    """A validated Config from nested dicts; raises ConfigError listing every problem.
+
+    `set_by` maps keys given with `--set` to that option's text: their problems name the `--set`,
+    not a line of the file.
+    """
+    set_by = set_by or {}
     problems: list[Problem] = []
     sections: dict[str, Any] = {}
     for section, values in raw.items():
@@ -382,18 +388,22 @@ def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | Non
             key = f"{section}.{name}"
             info = by_key.get(key)
             line = _line_of(text, section, name)
+            if key in set_by:
+                source_of, line = f"--set {set_by[key]}", None
+            else:
+                source_of = source
             if info is None:
                 known = ", ".join(i.name for i in schema() if i.section == section)
-                problems.append(Problem(key, f"unknown key; [{section}] takes {known}", source, line))
+                problems.append(Problem(key, f"unknown key; [{section}] takes {known}", source_of, line))
                 continue
             value, error = check_value(info, value)
             if error:
-                problems.append(Problem(key, error, source, line))
+                problems.append(Problem(key, error, source_of, line))
                 continue
             if info.path and value and base_dir is not None:
                 value, error = _resolve_path(value, base_dir)
                 if error:
-                    problems.append(Problem(key, error, source, line))
+                    problems.append(Problem(key, error, source_of, line))
                     continue
             kwargs[section][name] = value
     if problems:
@@ -504,7 +514,39 @@ def load(path: str | Path, overrides: list[str] | None = None, run_config: bool 
     if run_config:
         raw = upgrade_run_config(raw)
     raw = apply_overrides(raw, overrides or [])
-    return from_dict(raw, source=str(path), text=text, base_dir=path.parent.resolve())
+    set_by = {}
+    for override in overrides or []:
+        section, name, _ = parse_override(override)
+        set_by[f"{section}.{name}"] = override.strip()
+    return from_dict(raw, source=str(path), text=text, base_dir=path.parent.resolve(), set_by=set_by)
+
+
+def pretrained_problem(path: str) -> str | None:
+    """Why `train.pretrained` cannot be warm-started from, or None: checked with the config, before a
+    run folder is made (a missing or empty file must not cost a run folder and a feature pass)."""
+    import errno
+    import stat as stat_mod
+
+    try:
+        mode = os.stat(path).st_mode
+        if not stat_mod.S_ISREG(mode):
+            return f"train.pretrained: {path} is not a file"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            head = os.read(fd, 4)
+        finally:
+            os.close(fd)
+    except FileNotFoundError:
+        return f"train.pretrained: {path} does not exist; fix the path or leave it empty"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"train.pretrained: {path} is a symbolic link loop"
+        return f"train.pretrained: cannot read {path}: {exc.strerror or exc}"
+    if not head:
+        return f"train.pretrained: {path} is empty (0 bytes); was its download or copy cut short?"
+    if not (head.startswith(b"PK") or head.startswith(b"\x80")):
+        return f"train.pretrained: {path} is not a PyTorch checkpoint (neither a zip nor a pickle file)"
+    return None
 
 
 def dumps(config: Config) -> str:

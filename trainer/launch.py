@@ -19,6 +19,8 @@ from pathlib import Path
 
 from trainer import config as config_mod
 from trainer.rundir import RunDir, RunError, create_run, new_run_name
+from trainer.rundir.layout import remove_new_run
+from trainer.rundir.status import process_start_ticks
 
 
 def run_prefix(config: config_mod.Config, name: str | None) -> str:
@@ -26,12 +28,25 @@ def run_prefix(config: config_mod.Config, name: str | None) -> str:
     return name or Path(config.data.dataset).name or "run"
 
 
+def check_before_run(config: config_mod.Config) -> None:
+    """RunError for what would fail a run at its start and can be seen now, before its folder is made:
+    a pretrained file that is missing, empty or not a checkpoint."""
+    if config.train.pretrained:
+        problem = config_mod.pretrained_problem(config.train.pretrained)
+        if problem is not None:
+            raise RunError(problem)
+
+
 def prepare_run(runs_root: Path, config: config_mod.Config, name: str | None = None) -> RunDir:
     """A new run directory holding the fully resolved config and a `starting` status."""
-    run = create_run(runs_root, run_prefix(config, name), config_mod.dumps(config))
-    run.write_status(state="starting", step=0, epoch=0, total_steps=0, host=socket.gethostname(),
-                     started_at=time.time(), pid=None, pgid=None, error=None)
-    return run
+    check_before_run(config)
+    return create_run(runs_root, run_prefix(config, name), config_mod.dumps(config), status=_new_status())
+
+
+def _new_status() -> dict[str, object]:
+    """The status of a run just made: `starting`, no trainer yet."""
+    return {"state": "starting", "step": 0, "epoch": 0, "total_steps": 0, "host": socket.gethostname(),
+            "started_at": time.time(), "pid": None, "pgid": None, "error": None}
 
 
 #: Models trained as linked runs, one per network; `[model] network` empty means all of them.
@@ -44,6 +59,7 @@ def prepare_runs(runs_root: Path, config: config_mod.Config, name: str | None = 
     networks = PAIRED_NETWORKS.get(config.model.name)
     if not networks or config.model.network:
         return [prepare_run(runs_root, config, name)]
+    check_before_run(config)
     prefix = run_prefix(config, name)
     now = datetime.now()
     while True:  # one time stamp free for every network, so the names found in `pair` are the folders made
@@ -51,15 +67,18 @@ def prepare_runs(runs_root: Path, config: config_mod.Config, name: str | None = 
         if not any((Path(runs_root) / folder).exists() for folder in names.values()):
             break
         now += timedelta(seconds=1)
-    runs = []
-    for network in networks:
-        pair = next(names[other] for other in networks if other != network)
-        model = dataclasses.replace(config.model, network=network, pair=pair)
-        run = create_run(runs_root, f"{prefix}-{network}", config_mod.dumps(dataclasses.replace(config, model=model)),
-                         now)
-        run.write_status(state="starting", step=0, epoch=0, total_steps=0, host=socket.gethostname(),
-                         started_at=time.time(), pid=None, pgid=None, error=None)
-        runs.append(run)
+    runs: list[RunDir] = []
+    try:
+        for network in networks:
+            pair = next(names[other] for other in networks if other != network)
+            model = dataclasses.replace(config.model, network=network, pair=pair)
+            runs.append(create_run(runs_root, f"{prefix}-{network}",
+                                   config_mod.dumps(dataclasses.replace(config, model=model)), now,
+                                   status=_new_status()))
+    except BaseException:
+        for run in runs:  # all of the pair or none of it
+            remove_new_run(run)
+        raise
     return runs
 
 
@@ -85,7 +104,7 @@ def start_detached(run: RunDir, checkpoint: Path | None = None,
     finally:
         log.close()
     run.write_status(state="starting", pid=process.pid, pgid=process.pid, host=socket.gethostname(),
-                     error=None)
+                     pid_start=process_start_ticks(process.pid), error=None)
     return process
 
 

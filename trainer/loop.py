@@ -92,7 +92,7 @@ class Trainer:
         distributed.init(self.ranks, self.placement.device)
         self.language = get_language(c.data.language)
         self.symbols = self.language.symbols
-        clips = load_clips(c.data.dataset, c.data.language, c.data.sample_rate, c.data.resample)
+        clips = load_clips(c.data.dataset, c.data.language, c.data.sample_rate, c.data.resample, n_fft=c.data.n_fft)
         train_clips, val_clips = split_clips(clips, c.data.val_fraction, c.data.seed, c.data.fraction)
         cache = FeatureCache(c.data)
         computed = cache.build(train_clips + val_clips, log=self.log) if self.ranks.is_main else 0

@@ -10,7 +10,6 @@ line (a crash) is printed on its own a moment later.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -18,12 +17,10 @@ from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from trainer.rundir import MetricsReader, RunDir, finite
+from trainer.rundir.files import open_regular
+from trainer.rundir.names import STARTING_GRACE_S
 from trainer.rundir.queries import newest_records, tail_records
 from tui.plain import visible
-
-# A `starting` run whose trainer does not hold the lock yet is given this long (from its last
-# status write) before it counts as stale: python and torch take seconds to import.
-STARTING_GRACE_S = 120.0
 # After the `end` record, wait at most this long for the trainer to exit, so its last log
 # line ("run finished at step N") is printed too.
 END_DRAIN_S = 10.0
@@ -46,11 +43,11 @@ class LogFollower:
     def start_at_tail(self, lines: int) -> list[str]:
         """Skip to the end of the file, returning its last `lines` complete lines."""
         try:
-            with open(self.path, "rb") as handle:
+            with open_regular(self.path) as handle:
                 size = handle.seek(0, os.SEEK_END)
                 handle.seek(max(0, size - TAIL_BYTES))
                 data = handle.read(size - handle.tell())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
         complete, _, self._partial = data.rpartition(b"\n")
         self.offset = size
@@ -70,7 +67,7 @@ class LogFollower:
         end = size if up_to is None else min(size, max(up_to, self.offset))
         if end == self.offset:
             return []
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path) as handle:
             handle.seek(self.offset)
             data = handle.read(end - self.offset)
         self.offset += len(data)
@@ -167,15 +164,13 @@ class Watcher:
         self.out.flush()
 
     def state(self) -> str:
-        """The run's state for watching: like `effective_state`, with grace for a trainer starting up."""
+        """The run's state for watching: `effective_state`, the one judgement `voxtop runs` and the TUI share."""
         status = self.run.read_status() or {}
         state = self.run.effective_state(status)
         if state == "stale":
             again = self.run.read_status() or {}  # it may have finished between the read and the lock probe
             if again.get("state") in ("finished", "stopped", "failed"):
                 return str(again["state"])
-            if status.get("state") == "starting" and _still_starting(status):
-                return "starting"
         if state == "unknown" and not self.run.is_locked() and _age_s(self.run.config_path) > STARTING_GRACE_S:
             return "stale"  # no status.json long after the run was made: nothing will ever write one
         return state
@@ -188,8 +183,10 @@ class Watcher:
             loss = finite(newest.get(kind, {}).get("loss"))
             if loss is not None:
                 parts.append(f"{kind} loss {loss:.4f}")
-        if outcome in ("failed", "stale"):
+        if outcome == "failed":
             parts.append(str(status.get("error") or "the trainer is gone without saying why (killed?)"))
+        elif outcome == "stale":
+            parts.append(str(status.get("error") or self.run.stale_reason(status)))
         return f"voxtop: run {self.run.name} {outcome}: {', '.join(parts)}"
 
 
@@ -205,38 +202,6 @@ def _age_s(path: Path) -> float:
         return time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return 0.0
-
-
-def _still_starting(status: dict[str, Any]) -> bool:
-    """Whether a `starting` run without a lock holder may yet start: it is young and its process lives.
-
-    The trainer takes the lock within a second of starting, so a process that has not taken it
-    after STARTING_GRACE_S is not the trainer (its pid was reused), and a killed one is gone at
-    once, even while it lingers as a zombie of the TUI that launched it.
-    """
-    young = time.time() - float(status.get("updated_at") or 0) < STARTING_GRACE_S
-    pid = status.get("pid")
-    if young and pid and status.get("host") == socket.gethostname():
-        try:
-            return process_alive(int(pid))
-        except (TypeError, ValueError):
-            return False
-    return young
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` exists and is not a zombie (dead, waiting for its parent to reap it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return True  # no /proc (macOS): the signal test is all there is
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def watch(run: RunDir, *, from_start: bool = False, tail_lines: int = 10, interval_s: float = 1.0,

@@ -37,8 +37,10 @@ def atomic_write(path: Path, write: Any) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(temp)):
+            exc.filename = str(path)  # the file people know, not the temp file beside it
         raise
     _fsync_dir(path.parent)
 

@@ -1,4 +1,8 @@
-"""Fault injection for tests and bench/kill_soak.py: writes that fail as a disk filling up does."""
+"""Filesystem faults: injected for tests and bench/kill_soak.py, and described for people when real.
+
+`describe_os_error` is the one way an OSError becomes a sentence: what failed, which path, what to
+do. The CLI, the trainer's failure record and the run listing all use it.
+"""
 
 from __future__ import annotations
 
@@ -43,3 +47,37 @@ def injected_write_error(kind: str, step: int | None) -> OSError | None:
         code = getattr(errno, name.strip(), errno.EIO)
         return OSError(code, f"{os.strerror(code)} (injected by {INJECT_WRITE_ERROR_ENV})")
     return None
+
+
+def describe_os_error(exc: OSError, doing: str = "using", resume: str | None = None) -> str:
+    """An OSError as a sentence: what failed, on which path, and what to do (`resume` names the run
+    to resume once the disk has room again).
+
+    `disk full writing runs/x/checkpoints/step-00000004.pt (No space left on device): free space on
+    the disk, then `voxtop resume x``.
+    """
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.filename2:
+        where += f" -> {exc.filename2}"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    code = exc.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        then = f", then `voxtop resume {resume}`" if resume else ", then try again"
+        return f"disk full writing{where} ({reason}): free space on the disk{then}"
+    if code == errno.EROFS:
+        return f"read-only file system: cannot write{where}; choose a writable folder (--runs) or remount it"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"permission denied {doing}{where}: fix its permissions (ls -ld, chmod) or use another folder"
+    if code == errno.ELOOP:
+        return f"{where.strip() or 'a path'} is a symbolic link loop: point the link at a real file"
+    if code == errno.ENAMETOOLONG:
+        shown = where.strip()
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return f"file name too long {doing} {shown}: use a shorter name"
+    if code == errno.EIO:
+        return f"input/output error {doing}{where}: the disk may be failing; copy what matters elsewhere"
+    if code == errno.ENOENT:
+        return f"no such file or folder{where}"
+    if code == errno.ENOTDIR:
+        return f"not a folder:{where}"
+    return f"{reason} {doing}{where}"

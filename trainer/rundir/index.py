@@ -16,6 +16,7 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from trainer.rundir.files import open_regular, read_regular_bytes
 from trainer.rundir.names import INDEX_FILE
 from trainer.rundir.records import as_float, parse_record
 
@@ -78,7 +79,7 @@ def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> t
     step is not a whole number or whose loss is not finite, for `parse_record` to judge.
     """
     try:
-        raw = index_path(metrics_path).read_bytes()
+        raw = read_regular_bytes(index_path(metrics_path))
     except OSError:
         return None
     if not raw.startswith(INDEX_HEADER):
@@ -98,7 +99,7 @@ def read_index(np: Any, metrics_path: Path, size: int, out: MetricsColumns) -> t
         rows, ends = rows[:n], ends[:n]
     if rows["offset"][0] != 0 or rows["length"].min() < 2:
         return None
-    with open(metrics_path, "rb") as handle:
+    with open_regular(metrics_path) as handle:
         fd = handle.fileno()
 
         def line(i: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,11 +131,16 @@ class RunDir(RunStatus):
     # status -------------------------------------------------------------------------
 
 
-def create_run(runs_root: Path, prefix: str, config_text: str, now: datetime | None = None) -> RunDir:
-    """A new run directory with its config.toml; never reuses an existing folder."""
+def create_run(runs_root: Path, prefix: str, config_text: str, now: datetime | None = None,
+               status: dict[str, Any] | None = None) -> RunDir:
+    """A new run directory with its config.toml (and `status`, if given); never reuses an existing folder.
+
+    All or nothing: when a write fails (a full disk, a read-only folder), what was made is removed,
+    so no run folder without a config is left behind.
+    """
     runs_root = Path(runs_root)
+    base = new_run_name(prefix, now)  # a name refused before anything is made
     runs_root.mkdir(parents=True, exist_ok=True)
-    base = new_run_name(prefix, now)
     for attempt in range(1000):
         name = base if attempt == 0 else f"{base}-{attempt}"
         path = runs_root / name
@@ -143,10 +149,21 @@ def create_run(runs_root: Path, prefix: str, config_text: str, now: datetime | N
         except FileExistsError:
             continue
         run = RunDir(path)
-        run.make_folders()
-        atomic_write_text(run.config_path, config_text)
+        try:
+            run.make_folders()
+            atomic_write_text(run.config_path, config_text)
+            if status is not None:
+                run.write_status(**status)
+        except BaseException:
+            remove_new_run(run)
+            raise
         return run
     raise RunError(f"could not find a free run name for {base!r} in {runs_root}")
+
+
+def remove_new_run(run: RunDir) -> None:
+    """Remove a run folder this process has just made and nothing has trained in (a half-made start)."""
+    shutil.rmtree(run.path, ignore_errors=True)
 
 
 def resolve_run(runs_root: Path, name_or_path: str) -> RunDir:
@@ -160,12 +177,17 @@ def resolve_run(runs_root: Path, name_or_path: str) -> RunDir:
 
 
 def list_runs(runs_root: Path) -> list[RunDir]:
-    """Run directories under `runs_root`, newest name first."""
+    """Run directories under `runs_root`, newest name first.
+
+    A folder that cannot be looked into is listed too (its summary says it is unreadable): a run
+    whose permissions went wrong must show up, not vanish.
+    """
     try:
         entries = [e for e in os.scandir(runs_root) if e.is_dir() and not e.name.startswith(".")]
     except FileNotFoundError:
         return []
-    runs = [RunDir(Path(e.path)) for e in entries if os.path.exists(os.path.join(e.path, CONFIG_FILE))]
+    runs = [RunDir(Path(e.path)) for e in entries if os.path.exists(os.path.join(e.path, CONFIG_FILE))
+            or not os.access(e.path, os.R_OK | os.X_OK)]
     return sorted(runs, key=lambda r: r.name, reverse=True)
 
 

@@ -10,7 +10,11 @@ CHECKPOINT_RE = re.compile(r"^step-(\d{8})\.pt$")
 ACTIVE_STATES = ("starting", "running", "stopping")
 FINAL_STATES = ("finished", "stopped", "failed")
 HEARTBEAT_S = 5.0
+#: A heartbeat older than this (twelve beats missed) means the trainer is not responding.
 STALE_AFTER_S = 60.0
+#: A `starting` run whose trainer holds no lock yet is given this long from its last status write,
+#: while the process it names lives: python and torch take seconds to import.
+STARTING_GRACE_S = 120.0
 
 CONFIG_FILE = "config.toml"
 STATUS_FILE = "status.json"
@@ -26,10 +30,24 @@ class RunError(Exception):
     """A run directory that cannot be used as asked; the message says why and what to do."""
 
 
+#: The longest run-name prefix: the folder name adds `_YYYYmmdd_HHMMSS` and the files in it their own
+#: names, and every part of a path must stay well under the file system's 255 bytes.
+MAX_RUN_PREFIX = 100
+
+
 def check_run_prefix(prefix: str) -> str:
-    """The prefix if it is a safe run-name part; RunError otherwise."""
+    """The prefix if it is a safe run-name part; RunError otherwise.
+
+    Only `[A-Za-z0-9._-]`, at most MAX_RUN_PREFIX characters, and no leading dot: a dot folder
+    would be a hidden run that no listing shows.
+    """
     if not prefix or not RUN_PREFIX_RE.match(prefix) or prefix in (".", ".."):
-        raise RunError(f"run name {prefix!r} is not allowed: use only letters, digits, '.', '_' and '-'")
+        shown = prefix if len(prefix) <= 60 else prefix[:57] + "..."
+        raise RunError(f"run name {shown!r} is not allowed: use only letters, digits, '.', '_' and '-'")
+    if prefix.startswith("."):
+        raise RunError(f"run name {prefix[:60]!r} is not allowed: it cannot start with '.' (the run would be hidden)")
+    if len(prefix) > MAX_RUN_PREFIX:
+        raise RunError(f"run name {prefix[:40]!r}... is {len(prefix)} characters long; use at most {MAX_RUN_PREFIX}")
     return prefix
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from trainer.rundir.files import open_regular
 from trainer.rundir.index import index_path
 from trainer.rundir.layout import CheckpointFile, RunDir
 from trainer.rundir.reader import MetricsReader, read_metrics
@@ -39,7 +40,7 @@ def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> tuple[list[dict[str
     """The well-formed records in the last `max_bytes` of a metrics file, oldest first, and the
     byte offset after the last complete line (where a follower goes on reading)."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             size = handle.seek(0, os.SEEK_END)
             start = max(0, size - max_bytes)
             handle.seek(start)
@@ -56,7 +57,7 @@ def tail_records(path: Path, max_bytes: int = TAIL_BYTES) -> tuple[list[dict[str
 
 def _lines_backwards(path: Path, limit_bytes: int) -> Iterable[bytes]:
     """The complete lines of a file from its end backwards, reading at most `limit_bytes`."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         end = handle.seek(0, os.SEEK_END)
         carry = b""
         position = end
@@ -156,15 +157,33 @@ def _whole(value: Any) -> int | None:
 
 
 def run_summary(run: RunDir, newest: Mapping[str, dict[str, Any]] | None = None) -> RunSummary:
-    """The summary of one run from status.json and its newest train and val records (`newest_records`)."""
+    """The summary of one run from status.json and its newest train and val records (`newest_records`).
+
+    A run whose files cannot be read (permissions, a FIFO for a file, a failing disk) is summed up as
+    `unreadable` with the reason, so it is listed, never hides the others.
+    """
+    from trainer.rundir.faults import describe_os_error
+
+    try:
+        return _run_summary(run, newest)
+    except OSError as exc:
+        return RunSummary.unreadable(run, describe_os_error(exc, "reading"))
+
+
+def _run_summary(run: RunDir, newest: Mapping[str, dict[str, Any]] | None) -> RunSummary:
+    if not os.access(run.path, os.R_OK | os.X_OK):
+        raise PermissionError(13, "Permission denied", str(run.path))
     status = run.read_status() or {}
     last = newest if newest is not None else newest_records(run.metrics_path)
     train, val = last.get("train", {}), last.get("val", {})
     step = _whole(status.get("step")) or _whole(train.get("step")) or 0
     epoch = _whole(status.get("epoch")) or _whole(train.get("epoch")) or 0
     error = status.get("error")
+    state = run.effective_state(status or None)
+    if state == "stale" and not error:
+        error = run.stale_reason(status)
     return RunSummary(
-        name=run.name, path=run.path, state=run.effective_state(status or None), step=step,
+        name=run.name, path=run.path, state=state, step=step,
         total_steps=_whole(status.get("total_steps")) or 0, epoch=epoch,
         train_loss=finite(train.get("loss")), val_loss=finite(val.get("loss")),
         train_attention=finite(train.get("attention_score")), val_attention=finite(val.get("attention_score")),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from trainer.rundir.files import open_regular
 from trainer.rundir.columns import BLOCK_PAD, READ_CHUNK_BYTES, MetricsColumns, parse_columns
 from trainer.rundir.index import index_covers, read_index
 from trainer.rundir.records import current_history, parse_record
@@ -35,7 +36,7 @@ class MetricsReader:
             self.offset, self._partial = 0, b""
         if size == self.offset:
             return []
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path) as handle:
             handle.seek(self.offset)
             data = handle.read(size - self.offset)
         self.offset += len(data)
@@ -77,7 +78,7 @@ class MetricsReader:
             self.offset, self._partial = 0, b""
         if self.offset == 0 and not self._partial and index_covers(fields):
             self._read_index(np, size, result)
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path) as handle:
             handle.seek(self.offset)
             while self.offset < size:
                 carried = len(self._partial)
@@ -126,7 +127,7 @@ def read_tail(path: Path, max_bytes: int) -> tuple[list[bytes], bool]:
     Other read errors propagate, for the caller to report.
     """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - max_bytes))

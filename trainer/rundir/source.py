@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.rundir.layout import CheckpointFile, RunDir, list_runs, resolve_run
 from trainer.rundir.names import RunError
-from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, newest_records, run_summary,
+from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, run_summary,
                                     tail_records)
 from trainer.rundir.reader import MetricsReader
 
@@ -98,7 +98,7 @@ class VoxtopRun(RunSource):
         return self.run.effective_state(status)
 
     def summary(self) -> RunSummary:
-        return run_summary(self.run, newest_records(self.run.metrics_path))
+        return run_summary(self.run)  # reads the newest records itself: an unreadable run is listed as such
 
     def metrics_reader(self) -> MetricsReader:
         return MetricsReader(self.run.metrics_path)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from tui.cli.common import seconds_in_range, visible_output
+from tui.cli.common import fail, seconds_in_range, visible_output
 
 #: The subcommand modules of this package, in help order.
 COMMANDS = ("dataset", "train", "runs", "watch", "launch", "script", "export")
@@ -60,7 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--language {language!r}: choose one of {', '.join(LANGUAGES)}")
     try:
         with visible_output():  # what a command prints from disk is data, never a terminal control sequence
-            return int(args.func(args) or 0)
+            try:
+                return int(args.func(args) or 0)
+            except OSError as exc:  # a read-only folder, a full disk, a symlink loop: a sentence, not a traceback
+                from trainer.rundir.faults import describe_os_error
+
+                return fail(describe_os_error(exc))
     except KeyboardInterrupt:
         return 130
 

@@ -30,6 +30,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         step = f"{s.step}/{s.total_steps or '-'}"
         print(f"{s.name:32} {state_word(s.state):14} {step:>13} {s.epoch:>6} {fmt(s.train_loss):>10} "
               f"{fmt(s.val_loss):>9} {fmt(s.val_attention, 3):>8}  {started}")
+    for s in summaries:  # why a run is not responding or cannot be read, with the heartbeat's age
+        if s.state in ("stale", "unreadable") and s.error:
+            print(f"{s.name}: {s.error}")
     return 0
 
 

@@ -45,7 +45,8 @@ def load_checked_config(path: Path, overrides: list[str], *, dataset_here: bool 
         print(f"warning: dataset {dataset} is not on this machine; the script needs it where it runs",
               file=sys.stderr)
         return config
-    report = scan(dataset, config.data.language, config.data.sample_rate, config.data.resample)
+    report = scan(dataset, config.data.language, config.data.sample_rate, config.data.resample,
+                  n_fft=config.data.n_fft)
     if not report.valid:
         lines = "\n".join(str(p) for p in report.errors[:20])
         raise Refused(f"dataset {dataset} is not valid:\n{lines}\n"
