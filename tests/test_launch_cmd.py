@@ -1,0 +1,44 @@
+"""`voxtop launch` in a real terminal: launch a small Python trainer and follow it, lose the terminal, come back,
+stop it: the trainer outlives the terminal, saves on the stop's SIGINT, and the run ends `stopped`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT
+from test_tmux import VOXTOP, Tmux, pytestmark, tmux  # noqa: F401 (tmux: the fixture; pytestmark: needs tmux)
+from trainer.launch import stop
+from trainer.rundir import RunDir
+
+FAKE = ROOT / "tests" / "foreign" / "fake_trainer.py"
+
+
+def test_launch_quit_reattach_and_stop(tmux: Tmux, tmp_path: Path) -> None:  # noqa: F811
+    runs, logdir = tmp_path / "runs", tmp_path / "logs"
+    launch = (f"{VOXTOP} --runs {runs} launch --name fake --logdir {logdir} -- "
+              f"{shlex.quote(sys.executable)} {FAKE} {logdir} --step-s 0.1")
+    watch = f"{VOXTOP} --runs {runs} watch --lines 5 \"$(ls {runs})\""
+    tmux.start(f"cd {ROOT} && {launch} && exec {watch}")
+    tmux.wait_for(lambda s: "launched fake_" in s or "step 10: saved checkpoint_10.pth" in s)
+    tmux.wait_for(lambda s: "step 20: saved checkpoint_20.pth" in s)
+    [folder] = list(runs.iterdir())
+    run = RunDir(folder)
+
+    tmux("kill-server")  # the terminal is gone (an SSH drop, a closed pane): the watcher with it
+    time.sleep(1.0)
+    assert run.effective_state() == "running"  # the trainer is not
+    step_before = len(list(logdir.glob("checkpoint_*.pth")))
+    time.sleep(1.5)
+    assert len(list(logdir.glob("checkpoint_*.pth"))) > step_before  # still training
+
+    tmux.start(f"cd {ROOT} && exec {VOXTOP} --runs {runs} watch --lines 3 {folder.name}")  # re-attach
+    tmux.wait_for(lambda s: "saved checkpoint_" in s)
+    assert stop(run)  # the Monitor's stop: SIGTERM to the supervisor, which passes SIGINT to the trainer
+    screen = tmux.wait_for(lambda s: f"voxtop: run {folder.name} stopped" in s)
+    assert "interrupted at step" in screen and "SIGINT" in screen
+    status = run.read_status()
+    assert status["state"] == "stopped" and status["exit_code"] == 0
+    assert any(p.read_text() == "saved on Ctrl-C" for p in logdir.glob("checkpoint_*.pth"))
