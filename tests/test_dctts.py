@@ -115,7 +115,7 @@ def test_a_pair_speaks_through_its_ssrn_and_exports_as_one_voice(tmp_path: Path)
     assert [c.step for c in ssrn.checkpoints()] == [3]
 
     record = evaluate(text2mel, text2mel.checkpoint_path(3), frames_per_char=5.0, log=lambda m: None)
-    assert record["vocoder"] == "SSRN of run voice-ssrn" and record["sentences"] == 12
+    assert record["vocoder"] == "SSRN of run voice-ssrn at step 3" and record["sentences"] == 12
     wav, rate = soundfile.read(text2mel.path / record["items"][0]["wav"])
     assert rate == 22050 and len(wav) > 0
 

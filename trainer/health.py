@@ -312,7 +312,7 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
                        else str(checkpoint), readings, recogniser.name if recogniser else None,
                        time.monotonic() - started)
     if companion is not None or network.name == "text2mel":
-        record["vocoder"] = (f"SSRN of run {config.model.pair}" if companion is not None
+        record["vocoder"] = (f"SSRN of run {config.model.pair} at step {network.companion_step}" if companion is not None
                              else "Griffin-Lim on the coarse mel (no SSRN checkpoint of the pair yet)")
     atomic_write_json(run.health_result_path(step), record)
     return record

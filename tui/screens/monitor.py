@@ -81,6 +81,7 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         Binding("e", "export", "Export"),
         Binding("g", "gpu", "GPU"),
         Binding("G", "gpu", "GPU", show=False),
+        Binding("w", "pair", "Pair", show=False),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -481,3 +482,21 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
     @on(ActionFailed)
     def _failed(self, message: ActionFailed) -> None:
         self.notify(message.text, severity="error", timeout=8)
+
+    def action_pair(self) -> None:
+        """The Monitor of the other run of a linked pair (a DC-TTS voice: Text2Mel and SSRN), in place of this one."""
+        import tomllib
+
+        try:
+            model = tomllib.loads(self.run.config_path.read_text(encoding="utf-8")).get("model", {})
+        except (OSError, ValueError) as exc:
+            self.notify(f"cannot read {self.run.config_path}: {exc}", severity="error")
+            return
+        pair = model.get("pair", "") if isinstance(model, dict) else ""
+        other = self.run.path.parent / pair if isinstance(pair, str) and pair else None
+        if other is None or not (other / "config.toml").is_file():
+            self.notify("this run has no paired run (a DC-TTS voice trains Text2Mel and SSRN as a pair)"
+                        if other is None else f"its paired run {pair} is not in {self.run.path.parent}",
+                        severity="warning")
+            return
+        self.app.switch_screen(MonitorScreen(RunDir(other)))

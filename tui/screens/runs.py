@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -54,6 +57,63 @@ def summarise_runs(index: RunsIndex) -> list[RunSummary]:
         return summaries
 
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class RunPairs(Message):
+    """Which runs are linked (DC-TTS: Text2Mel and SSRN): run name -> the other run's name."""
+
+    pairs: dict[str, str]
+
+
+class PairReader:
+    """`[model] pair` of each run's config.toml, read again only when the file changes (worker side)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[int, str]] = {}
+
+    def pair_of(self, path: Path) -> str:
+        config = path / "config.toml"
+        try:
+            mtime = config.stat().st_mtime_ns
+            cached = self._cache.get(path)
+            if cached is None or cached[0] != mtime:
+                model = tomllib.loads(config.read_text(encoding="utf-8")).get("model", {})
+                pair = model.get("pair", "") if isinstance(model, dict) else ""
+                cached = self._cache[path] = (mtime, pair if isinstance(pair, str) else "")
+            return cached[1]
+        except (OSError, ValueError, UnicodeDecodeError):
+            return ""
+
+    def pairs(self, summaries: list[RunSummary]) -> dict[str, str]:
+        """Run name -> partner, for runs whose partner is listed too and names them back."""
+        named = {s.name: self.pair_of(s.path) for s in summaries}
+        return {name: other for name, other in named.items() if other and named.get(other) == name}
+
+
+def pair_order(summaries: list[RunSummary], pairs: dict[str, str]) -> list[tuple[RunSummary, str]]:
+    """The runs in their order, each pair's second run right under its first: (summary, mark), the
+    mark `┌ ` on a pair's first row and `└ ` on its second (no colour needed)."""
+    by_name = {s.name: s for s in summaries}
+    placed: set[str] = set()
+    ordered: list[tuple[RunSummary, str]] = []
+    for summary in summaries:
+        if summary.name in placed:
+            continue
+        partner = pairs.get(summary.name)
+        placed.add(summary.name)
+        if partner in by_name and partner not in placed:
+            ordered += [(summary, "┌ "), (by_name[partner], "└ ")]
+            placed.add(partner)
+        else:
+            ordered.append((summary, ""))
+    return ordered
+
+
 def is_deletable_run(runs_root: Path, path: Path) -> bool:
     """Whether `path` is a run folder right inside `runs_root`: a real folder (no symlink out),
     not the root itself, nothing reached through `..`, and with the run's config.toml."""
@@ -86,6 +146,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         self._index: RunsIndex | None = None
         self.marked: list[str] = []
         """The runs marked for the compare view (space), in the order they were marked."""
+        self.pairs: dict[str, str] = {}
+        """Linked runs (a DC-TTS voice's Text2Mel and SSRN): name -> the other's name."""
+        self._pair_reader = PairReader()  # used by the listing worker only
 
     def compose(self) -> ComposeResult:
         yield Static(f"voxtop · Runs · folder {visible(self.app.runs_root)}", id="title", classes="title", markup=False)
@@ -120,22 +183,29 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
     def _list_runs(self) -> None:
         assert self._index is not None
         try:
-            self.post_message(RunsListed(summarise_runs(self._index)))
+            summaries = summarise_runs(self._index)
+            self.post_message(RunPairs(self._pair_reader.pairs(summaries)))
+            self.post_message(RunsListed(summaries))
         except OSError as exc:
             self.post_message(ActionFailed(f"cannot read {self.app.runs_root}: {exc.strerror or exc}"))
         except Exception as exc:  # a run's files in a shape nobody expected: a message, not a crash
             self.post_message(ActionFailed(f"cannot list the runs in {self.app.runs_root}: "
                                            f"{type(exc).__name__}: {exc}"))
 
+    @on(RunPairs)
+    def _take_pairs(self, message: RunPairs) -> None:
+        self.pairs = message.pairs
+
     @on(RunsListed)
     def _show_runs(self, message: RunsListed) -> None:
         self.summaries = {s.name: s for s in message.summaries}
-        rows = [self._marked_row(summary_row(s)) for s in message.summaries]
+        ordered = pair_order(message.summaries, self.pairs)
+        rows = [(mark + cells[0], *cells[1:]) for s, mark in ordered for cells in [self._marked_row(summary_row(s))]]
         table = self.query_one("#runs", DataTable)
         if rows != self._rows:
             selected = self.selected_name()
             self._rows = rows
-            fill_table(table, COLUMNS, rows, [s.name for s in message.summaries])
+            fill_table(table, COLUMNS, rows, [s.name for s, _ in ordered])
             if selected in self.summaries:
                 table.move_cursor(row=table.get_row_index(selected))
         self._show_detail()
@@ -151,7 +221,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         elif summary.error:
             detail.update(visible(f"{summary.name}: {state_word(summary.state)}: {summary.error}", keep_newlines=True))
         else:
-            detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s)"))
+            pair = self.pairs.get(summary.name)
+            paired = f" · pair of {pair} (w in the Monitor switches to it)" if pair else ""
+            detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s){paired}"))
 
     def _marked_row(self, row: tuple[str, ...]) -> tuple[str, ...]:
         """A run's cells with `✓ ` before the name when it is marked for comparing (no colour needed)."""

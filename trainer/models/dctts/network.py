@@ -76,6 +76,8 @@ class Text2MelNetwork(_DCTTS):
 
     name = "text2mel"
     export_format = "voxtop-dctts"
+    #: The step of the SSRN checkpoint `companion` loaded last.
+    companion_step: int | None = None
     terms = ("loss_mel", "loss_bd", "loss_guided", "attention_score", "attention_diagonality")
     val_terms = ("loss_mel", "loss_bd", "attention_score", "attention_diagonality")
     log_labels = {"loss_mel": "L1", "loss_bd": "bd", "loss_guided": "guided"}
@@ -142,7 +144,8 @@ class Text2MelNetwork(_DCTTS):
         if found is None:
             return None
         try:
-            return load_ssrn(found)[0]
+            model, self.companion_step = load_ssrn(found)
+            return model
         except Exception as exc:  # noqa: BLE001 — no SSRN yet is a rougher sample, never a failed run
             log(f"SSRN checkpoint {found} of the pair cannot be used ({type(exc).__name__}: {exc}); "
                 "Griffin-Lim on the coarse mel instead")
