@@ -389,8 +389,8 @@ async def test_gpu_view_samples_off_the_ui_thread_and_marks_the_runs_trainer(tmp
         assert nvml.threads and threading.main_thread().name not in nvml.threads
         table = screen.query_one("#gpu-procs")
         assert table.row_count == 2
-        assert table.get_row_at(0)[:2] == ["* voxtop", str(TRAINER_PID)]
-        assert table.get_row_at(1)[0] == ""
+        assert [str(c) for c in table.get_row_at(0)[:2]] == ["* voxtop", str(TRAINER_PID)]
+        assert str(table.get_row_at(1)[0]) == ""
         assert "processes: 2 (1 of this run)" in table.border_title
         cards = str(screen.query_one("#gpu-cards").render())
         assert "power 612/700 W" in cards and "fan n/a" in cards

@@ -33,7 +33,7 @@ async def test_the_gpu_view_lists_the_cpu_trainer_with_its_cpu_and_memory(tmp_pa
             await pilot.press("g")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "GpuScreen" and app.screen.snapshot)
             table = app.screen.query_one("#gpu-procs")
-            await wait_for(pilot, lambda: table.row_count == 1 and table.get_row_at(0)[6] != "n/a")
+            await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[6]) != "n/a")
             row = [str(cell) for cell in table.get_row_at(0)]
             assert row[:2] == ["* voxtop", str(trainer.pid)]
             assert row[3] == "-" and row[4].endswith(" MiB RAM") and row[5] == "CPU"

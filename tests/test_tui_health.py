@@ -25,7 +25,7 @@ def health_text(screen: MonitorScreen) -> str:
 
 def cells(screen: MonitorScreen, step: int) -> tuple[str, str, str]:
     table = screen.query_one("#checkpoints")
-    return tuple(table.get_cell(str(step), key) for key in ("reads", "heard", "tags"))
+    return tuple(str(table.get_cell(str(step), key)) for key in ("reads", "heard", "tags"))
 
 
 def speaking_run(runs: Path) -> FakeRun:

@@ -153,7 +153,7 @@ async def test_overtraining_run_shows_verdict_minimum_marker_and_tags(tmp_path: 
         assert minimum.steps.tolist() == [1000.0] and minimum.marker == "▼"  # at the raw minimum
         assert chart.vlines == [onset] and "▼ val minimum" in str(chart.border_title)
         table = screen.query_one("#checkpoints")
-        assert table.get_cell("1000", "tags") == "recommended,minimum"
+        assert str(table.get_cell("1000", "tags")) == "recommended,minimum"
         assert table.selected_step() == 1000  # the recommendation is selected for resume
         await pilot.press("r")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")

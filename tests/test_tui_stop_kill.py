@@ -55,7 +55,7 @@ async def test_a_killed_trainer_reads_as_gone_not_as_improving(tmp_path: Path) -
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
         table = app.screen.query_one("#runs")
         await wait_for(pilot, lambda: table.row_count == 1)
-        assert table.get_row_at(0)[1] == "not responding"
+        assert str(table.get_row_at(0)[1]) == "not responding"
 
 
 @sync

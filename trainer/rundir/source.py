@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainer.rundir.layout import CheckpointFile, RunDir, list_runs, resolve_run
 from trainer.rundir.names import RunError
-from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, run_summary,
-                                    tail_records)
+from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, detector_config, run_summary, tail_records)
 from trainer.rundir.reader import MetricsReader
 
 if TYPE_CHECKING:
@@ -77,6 +76,29 @@ class RunSource(ABC):
         """The file of an `alignment` record's picture (`alignment` or `mel`), None when it names none."""
 
 
+    # What a follower needs beyond the abstract methods; the defaults suit a source without them.
+
+    @property
+    def log_path(self) -> Path | None:
+        """The run's text log (shown as the log panel and followed by `voxtop watch`), None when it has none."""
+        return None
+
+    @property
+    def checkpoints_dir(self) -> Path | None:
+        """A folder whose changes mean the checkpoint list changed (watched for files), None when unknown."""
+        return None
+
+    def detector_config(self) -> DetectorConfig:
+        """The overtraining detector's settings for this run (its config's, else the defaults)."""
+        from trainer.overtrain import DetectorConfig
+
+        return DetectorConfig()
+
+    def picture_for_step(self, step: int, kind: str) -> Path | None:
+        """The picture file (`alignment` or `mel`) of the checkpoint at `step`, None when it has none."""
+        return None
+
+
 class VoxtopRun(RunSource):
     """A voxtop run directory (the run contract of `trainer.rundir`)."""
 
@@ -112,12 +134,31 @@ class VoxtopRun(RunSource):
     def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
         return tail_records(self.run.metrics_path, max_bytes)
 
+    @property
+    def log_path(self) -> Path | None:
+        return self.run.log_path
+
+    @property
+    def checkpoints_dir(self) -> Path | None:
+        return self.run.checkpoints_dir
+
+    def detector_config(self) -> DetectorConfig:
+        return detector_config(self.run.config_path)
+
+    def picture_for_step(self, step: int, kind: str) -> Path | None:
+        return self.run.alignment_path(step) if kind == "alignment" else self.run.mel_path(step)
+
     def picture_path(self, record: dict[str, Any], kind: str) -> Path | None:
         raw = record.get("path") if kind == "alignment" else record.get("mel")
         if not isinstance(raw, str) or not raw:
             return None
         path = Path(raw)
         return path if path.is_absolute() else self.run.path / path
+
+
+def as_source(run: RunDir | RunSource) -> RunSource:
+    """`run` as a source: a voxtop `RunDir` is wrapped, a source is returned as it is."""
+    return run if isinstance(run, RunSource) else VoxtopRun(run)
 
 
 def open_run(runs_root: Path, name_or_path: str) -> RunSource:

@@ -133,8 +133,10 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
             self.query_one(f"#{widget_id}").border_title = title
         for panel in self.query(".panel"):
             panel.can_focus = True
-        self.watcher = CheckpointWatcher(self.run.checkpoints_dir, lambda: self.post_message(CheckpointsChanged()))
-        self.watcher.start()
+        folder = self.model.source.checkpoints_dir
+        if folder is not None:
+            self.watcher = CheckpointWatcher(folder, lambda: self.post_message(CheckpointsChanged()))
+            self.watcher.start()
         self.refresh_view()
         self.set_interval(self.app.refresh_s, self.refresh_view)
         self.set_interval(self.app.gpu_refresh_s, self._gpu_tick)

@@ -16,15 +16,15 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from trainer.health_records import HealthSummary
 from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir
+from trainer.rundir.source import RunSource, as_source
 from tui.follow import RunFollower
-from tui.run_analysis import LiveAnalysis, checkpoint_tags, detector_config
+from tui.run_analysis import LiveAnalysis, checkpoint_tags
 from tui.states import state_word
 from tui.series import IncrementalEma, Series, downsample_minmax, y_range
 from tui.summary import format_eta
@@ -274,10 +274,11 @@ def heartbeat_rate(start: dict[str, Any] | None, status: dict[str, Any]) -> floa
 class MonitorModel:
     """Follows one run and builds views for given chart widths, smoothing and picture kind."""
 
-    def __init__(self, run: RunDir, clock: Any = time.monotonic):
-        self.run = run
-        self.follower = RunFollower(run)
-        self.analysis = LiveAnalysis(detector_config(run.config_path))
+    def __init__(self, run: RunDir | RunSource, clock: Any = time.monotonic):
+        self.source = as_source(run)
+        """Where the run is read from (`trainer.rundir.source`): every file the Monitor shows comes through it."""
+        self.follower = RunFollower(self.source)
+        self.analysis: LiveAnalysis | None = None  # made on the first update, off the UI thread: it reads config.toml
         self._clock = clock
         self._lock = threading.Lock()
         self._folder_signature: tuple[int, int] | None = None
@@ -305,6 +306,8 @@ class MonitorModel:
         """A new view when anything changed (None if not); `picture_step`: the checkpoint whose picture
         to show (None: the newest alignment record's)."""
         with self._lock:
+            if self.analysis is None:
+                self.analysis = LiveAnalysis(self.source.detector_config())
             self._want_chart_fields()
             changed = self.follower.poll()
             if self._list_checkpoints(force):
@@ -318,15 +321,16 @@ class MonitorModel:
 
     def _list_checkpoints(self, force: bool) -> bool:
         """Re-list checkpoints/ only when the folder changed (a file written, renamed or deleted)."""
+        folder_path = self.source.checkpoints_dir
         try:
-            stat = self.run.checkpoints_dir.stat()
-            folder = (stat.st_mtime_ns, stat.st_ino)
+            stat = folder_path.stat() if folder_path is not None else None
+            folder = (stat.st_mtime_ns, stat.st_ino) if stat is not None else None
         except FileNotFoundError:
             folder = None
         if folder == self._folder_signature and folder is not None and not force:
             return False
         self._folder_signature = folder
-        checkpoints = self.run.checkpoints()
+        checkpoints = self.source.checkpoints()
         signature = tuple((c.step, c.size, c.mtime) for c in checkpoints)
         if signature == self._checkpoint_signature:
             return False
@@ -374,7 +378,7 @@ class MonitorModel:
             return settings.metrics
         if not self._remembered_read:
             self._remembered_read = True
-            remembered = metrics_choice(load_choice(self.run.path))
+            remembered = metrics_choice(load_choice(self.source.path))
             if remembered is not None and len(remembered) == 2 and all(remembered):
                 self._remembered = remembered
         return self._remembered or DEFAULT_CHARTS
@@ -441,20 +445,17 @@ class MonitorModel:
         if picture_step is not None and (record is None or record.get("step") != picture_step):
             # a checkpoint chosen in the table: its own picture, by the run contract's file name
             step: Any = picture_step
-            path = self.run.alignment_path(step) if kind == "alignment" else self.run.mel_path(step)
+            path = self.source.picture_for_step(step, kind)
             chosen = " selected"
-            if not path.is_file():
+            if path is None or not path.is_file():
                 return None, f"{kind} · step {step}: no picture kept for this checkpoint"
         else:
             if record is None:
                 return None, "alignment: none yet (drawn at each checkpoint)"
-            raw_path = record.get("path") if kind == "alignment" else record.get("mel")
             step = record.get("step", "?")
-            if not raw_path:
+            path = self.source.picture_path(record, kind)
+            if path is None:
                 return None, f"{kind}: not recorded at step {step}"
-            path = Path(raw_path)
-            if not path.is_absolute():
-                path = self.run.path / path
         key = (kind, str(path))
         if key != self._picture_key:
             self._picture_key, self._picture_error = key, None
@@ -513,7 +514,7 @@ class MonitorModel:
         start = history.start or {}
         analysis = self.analysis.result
         return MonitorView(
-            name=self.run.name, state=state, step=step, total_steps=total,
+            name=self.source.name, state=state, step=step, total_steps=total,
             epoch=int(status.get("epoch") or last_train.get("epoch") or 0),
             world_size=start.get("world_size"), steps_per_s=rate, eta_s=eta, loss=loss,
             attention=attention, picture=picture, picture_title=picture_title,
