@@ -96,6 +96,20 @@ class ModelConfig:
                                  min=1, max=8)
 
 
+#: Parameters that mean something to some models only (the form shows them for those); the rest apply to all.
+MODEL_ONLY: dict[str, tuple[str, ...]] = {
+    "model.frames_per_step": ("tacotron2",),   # DC-TTS's reduction factor is the paper's 4
+    "model.network": ("dctts",), "model.pair": ("dctts",),
+    "train.gate_pos_weight": ("tacotron2",),   # DC-TTS has no stop token: it stops at the end of the text
+    "train.cuda_graphs": ("tacotron2",),
+}
+
+
+def applies_to(key: str, model: str) -> bool:
+    """Whether the parameter `section.name` means something to the model `model`."""
+    return model in MODEL_ONLY.get(key, (model,))
+
+
 @dataclass
 class TrainConfig:
     """How long and how to optimise."""
