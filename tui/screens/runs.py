@@ -239,8 +239,6 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         else:
             self.marked.append(summary.name)
         self._show_runs(RunsListed(list(self.summaries.values())))
-        count = len(self.marked)
-        self.notify(f"{count} run(s) marked" + (": c compares them" if count > 1 else ": mark another, then c"))
 
     def action_compare(self) -> None:
         """The marked runs (or the selected one with them) overlaid on one chart."""
