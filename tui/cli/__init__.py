@@ -23,7 +23,7 @@ from typing import Sequence
 from tui.cli.common import fail, seconds_in_range, visible_output
 
 #: The subcommand modules of this package, in help order.
-COMMANDS = ("dataset", "train", "runs", "watch", "launch", "script", "export")
+COMMANDS = ("dataset", "train", "runs", "watch", "metrics", "launch", "script", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
