@@ -108,7 +108,8 @@ def clean_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str | None:
     """A string from disk made safe to show: control characters become spaces, runs of space one, cut to `limit`."""
     if not isinstance(value, str):
         return None
-    text = " ".join("".join(ch if ch.isprintable() else " " for ch in value[:limit * 4]).split())
+    head = value[:limit * 4]
+    text = " ".join((head if head.isprintable() else "".join(ch if ch.isprintable() else " " for ch in head)).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -262,7 +262,7 @@ def read_checkpoint_history(metrics_path: Path) -> ContractHistory:
 
     reader = MetricsReader(Path(metrics_path))
     if index_path(metrics_path).exists():  # the index skips train rows for nothing
-        new = reader.read_new_columns({"val": ("step", "loss")}, tail=0, drop=frozenset({"train"}))
+        new = reader.read_new_columns({"val": ("step", "loss")}, tail=0, drop=frozenset({"train", "alignment"}))
     else:  # parsed, train records cost least as a column of steps
         new = reader.read_new_columns({"train": ("step",), "val": ("step", "loss")}, tail=0)
     columns = new.columns["val"]

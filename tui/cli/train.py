@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainer.rundir import RunDir, RunError
-from trainer.resume_settings import Refused as SettingRefused
-from trainer.resume_settings import apply_resume_settings
 from tui.plain import visible_bytes
 from tui.cli.common import Refused, config_parent, fail, runs_parent
 
@@ -174,6 +172,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if checkpoint is None and not run.checkpoints():
         return fail(f"{run.path} has no checkpoint to resume from")
     if args.set:
+        from trainer.resume_settings import Refused as SettingRefused
+        from trainer.resume_settings import apply_resume_settings
+
         try:
             changes = apply_resume_settings(run, args.set)
         except SettingRefused as exc:
