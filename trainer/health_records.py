@@ -13,9 +13,10 @@ Standard library only: the TUI imports it without torch or textual.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Collection, Iterable
+
+from trainer.rundir.records import finite
 
 MAX_ITEMS = 64  # sentences kept per record; the trainer renders about a dozen
 MAX_TEXT_CHARS = 300  # longer texts (sentence, what was heard) are cut with an ellipsis
@@ -92,14 +93,6 @@ def _count(value: Any, most: int) -> int | None:
     return value
 
 
-def _float(value: Any) -> float | None:
-    """A finite number as float, else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
@@ -121,9 +114,9 @@ def _item(raw: Any) -> HealthItem | None:
         return None
     stop = raw.get("stop")
     return HealthItem(text=text, reached_end=_flag(raw.get("reached_end")), stopped=_flag(raw.get("stopped")),
-                      stop=stop if stop in STOPS else None, length_ratio=_float(raw.get("length_ratio")),
-                      monotonicity=_float(raw.get("monotonicity")), heard=clean_text(raw.get("heard")),
-                      understood=_flag(raw.get("understood")), wer=_float(raw.get("wer")),
+                      stop=stop if stop in STOPS else None, length_ratio=finite(raw.get("length_ratio")),
+                      monotonicity=finite(raw.get("monotonicity")), heard=clean_text(raw.get("heard")),
+                      understood=_flag(raw.get("understood")), wer=finite(raw.get("wer")),
                       wav=clean_text(raw.get("wav"), 200))
 
 
@@ -159,13 +152,13 @@ def parse_health(record: Any, items: bool = True) -> HealthSummary | None:
             item = _item(raw)
             if item is not None:
                 kept.append(item)
-    return HealthSummary(step=step, sentences=sentences, understood=understood, wer=_float(record.get("wer")),
-                         monotonicity=_float(record.get("monotonicity")),
-                         length_ratio=_float(record.get("length_ratio")),
-                         diagonality=_float(record.get("diagonality")),
+    return HealthSummary(step=step, sentences=sentences, understood=understood, wer=finite(record.get("wer")),
+                         monotonicity=finite(record.get("monotonicity")),
+                         length_ratio=finite(record.get("length_ratio")),
+                         diagonality=finite(record.get("diagonality")),
                          recogniser=clean_text(record.get("recogniser"), 80),
                          checkpoint=clean_text(record.get("checkpoint"), 200),
-                         elapsed_s=_float(record.get("elapsed_s")), items=tuple(kept),
+                         elapsed_s=finite(record.get("elapsed_s")), items=tuple(kept),
                          **counts)  # type: ignore[arg-type]
 
 

@@ -358,7 +358,7 @@ class Detector:
         val, (val_s, train_s, att_s) = self._raw[0], self._smooth
         if b < 0:
             return Verdict("improving", steps[i], steps[i], val[i], None, "no finite val loss yet")
-        near = _snap(val, b, _snap_radius(c.smoothing), i)
+        near = _snap(val, b, snap_radius(c.smoothing), i)
         where = f"best {val[near]:.4g} at step {steps[near]}"
 
         def verdict(name: str, onset_step: int | None, message: str) -> Verdict:
@@ -402,7 +402,7 @@ class Detector:
         self._verdict = Verdict(**state["verdict"]) if state.get("verdict") else None
 
 
-def _snap_radius(smoothing: float) -> int:
+def snap_radius(smoothing: float) -> int:
     """How far the raw minimum may sit from the smoothed one: about the EMA's lag in evaluations."""
     return math.ceil(smoothing / (1 - smoothing)) if smoothing < 1 else 1
 
@@ -439,7 +439,7 @@ def local_minima(steps: list[int], values: list[float], prominence: float, smoot
                 peak = max(peak, smooth[j])
             peaks.append(peak)
         if min(peaks) - smooth[k] >= max(prominence * abs(smooth[k]), MINIMA_NOISE_SDS * smooth_noise):
-            found.add(_snap(raw, k, _snap_radius(smoothing), len(raw) - 1))
+            found.add(_snap(raw, k, snap_radius(smoothing), len(raw) - 1))
     return sorted(found)
 
 

@@ -17,16 +17,11 @@ import numpy as np
 
 from trainer.health_records import HealthSummary
 from trainer.overtrain import (MINIMA_NOISE_SDS, Candidate, Detector, DetectorConfig, Evaluation, Verdict,
-                               noise_level, tag_checkpoints)
+                               noise_level, snap_radius, tag_checkpoints)
 from trainer.rundir import finite
 from trainer.rundir import queries
 from trainer.rundir.queries import detector_config
 from tui.series import Series
-
-
-def _snap_radius(smoothing: float) -> int:
-    """How far the raw minimum may sit from the smoothed one (as trainer.overtrain reads it)."""
-    return math.ceil(smoothing / (1 - smoothing)) if smoothing < 1 else 1
 
 
 def _nearest_lower(values: list[float]) -> list[int]:
@@ -56,7 +51,7 @@ def local_minima(raw: np.ndarray, smooth: np.ndarray, prominence: float, smoothi
     left = _nearest_lower(values)
     right = [n - 1 - k for k in reversed(_nearest_lower(values[::-1]))]  # n: none after
     smooth_noise = noise_level(raw.tolist(), n) * math.sqrt((1 - smoothing) / (1 + smoothing))
-    radius, found = _snap_radius(smoothing), set()
+    radius, found = snap_radius(smoothing), set()
     for k in interior.tolist():
         # the highest point on each side before the series drops below this minimum again
         peak = min(float(smooth[left[k] + 1:k + 1].max()), float(smooth[k:right[k]].max()))

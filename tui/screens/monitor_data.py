@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from trainer.health_records import HealthSummary
-from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir
+from trainer.rundir import ACTIVE_STATES, CheckpointFile, RunDir, finite
 from trainer.rundir.source import RunSource, as_source
 from tui.follow import RunFollower
 from tui.run_analysis import LiveAnalysis, checkpoint_tags
@@ -259,7 +259,9 @@ def progress_text(view: MonitorView, width: int) -> str:
 
 
 def _number(value: Any, default: float) -> float:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else default
+    """A record's or status's field as a finite float (`trainer.rundir.finite`), else `default`."""
+    number = finite(value)
+    return default if number is None else number
 
 
 def heartbeat_rate(start: dict[str, Any] | None, status: dict[str, Any]) -> float | None:
