@@ -43,8 +43,12 @@ class Launcher:
 
     def stop(self, run: Any, kill: bool = False) -> bool:
         from trainer.launch import stop
+        from trainer.rundir import RunDir
 
-        return stop(run, kill)
+        folder = run if isinstance(run, RunDir) else getattr(run, "run", None)  # a source: its run folder, if any
+        if not isinstance(folder, RunDir):
+            raise RuntimeError(f"voxtop did not start {run.name}: stop it where it runs")
+        return stop(folder, kill)
 
 
 class VoxtopApp(App[None]):

@@ -362,6 +362,9 @@ def run_trainer(run: Any) -> TrainerProcesses | None:
 
     from trainer.rundir import ACTIVE_STATES
 
+    run = getattr(run, "run", run)  # a run source: its run folder (a launched command's), if it has one
+    if not hasattr(run, "read_status"):
+        return None  # another trainer's folder: voxtop knows no process of it
     try:
         status = run.read_status()
         if not status or status.get("host") != socket.gethostname():

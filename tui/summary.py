@@ -30,6 +30,8 @@ class RunsIndex:
     def __init__(self, runs_root: Path):
         self.runs_root = Path(runs_root)
         self._newest: dict[Path, tuple[tuple[int, int], dict[str, dict[str, Any]]]] = {}
+        self._foreign: dict[Path, Any] = {}  # other trainers' runs and launched commands: kept, so each refresh
+        # reads only what their logs gained
 
     def _newest_records(self, run: RunDir) -> dict[str, dict[str, Any]]:
         try:
@@ -53,7 +55,34 @@ class RunsIndex:
         runs = list_runs(self.runs_root)
         alive = {run.path for run in runs}
         self._newest = {path: value for path, value in self._newest.items() if path in alive}
-        return [self.summary(run) for run in runs]
+        return [self.summary(run) for run in runs] + self._foreign_summaries(alive)
+
+    def _foreign_summaries(self, skip: set[Path]) -> list[RunSummary]:
+        """The summaries of the folders other trainers (or `voxtop launch`) wrote in the runs folder."""
+        from trainer.foreign.sources import foreign_sources
+
+        kept = {}
+        for source in foreign_sources(self.runs_root, skip):
+            held = self._foreign.get(source.path)
+            kept[source.path] = held if held is not None and type(held) is type(source) else source
+        self._foreign = kept
+        return [source.summary() for source in kept.values()]
+
+
+def source_at(path: Path) -> Any:
+    """The run in `path` as the screens open it: voxtop's run directory, else another trainer's folder or a
+    command started by `voxtop launch` (`trainer.foreign`), as its run source."""
+    path = Path(path)
+    if (path / "config.toml").is_file():
+        return RunDir(path)
+    from trainer.foreign.sources import open_foreign
+
+    return open_foreign(path)
+
+
+def is_voxtop_run(path: Path) -> bool:
+    """Whether `path` is a voxtop run (resumable by voxtop's trainer), not another trainer's folder."""
+    return (Path(path) / "config.toml").is_file()
 
 
 # --- estimates -----------------------------------------------------------------------

@@ -263,6 +263,11 @@ class LaunchedRun(RunSource):
         foreign = self._foreign()
         return foreign.picture_for_step(step, kind) if foreign is not None else None
 
+    def live_analysis(self) -> Any:
+        from trainer.foreign.sources import ForeignLiveAnalysis
+
+        return ForeignLiveAnalysis(self)
+
     def analysis(self, tag: str | None = None, detector: Any = None) -> Any:
         """The logdir's analysis (`ForeignRun.analysis`), None while it has nothing voxtop reads."""
         foreign = self._foreign()

@@ -248,6 +248,10 @@ class ForeignRun(RunSource):
                                       analysis.checkpoint_values.get(checkpoint.step), None, tags))
         return CheckpointTable(rows, analysis.recommended, analysis.recommended_reason)
 
+    def live_analysis(self) -> ForeignLiveAnalysis:
+        """What the Monitor analyses this run with (in place of voxtop's val-loss analysis)."""
+        return ForeignLiveAnalysis(self)
+
     @property
     def log_path(self) -> Path | None:
         """The trainer's own text log where it keeps one in the run folder (Coqui's trainer_0_log.txt)."""
@@ -363,3 +367,50 @@ def foreign_sources(root: Path, skip: set[Path] | frozenset[Path] = frozenset())
         if layout is not None:
             found.append(ForeignRun(layout))
     return found
+
+
+class ForeignLiveAnalysis:
+    """The Monitor's live analysis of another trainer's run: `analysis()` of its source (the verdict on the
+    watched tag, the minima of the minima tag, the checkpoint at the best minimum still on disk), in the
+    shape of `tui.run_analysis.LiveAnalysis.result`, so the Monitor's table, chart marks and verdict line
+    say what `voxtop checkpoints` says. Recomputed when the evaluations or checkpoints change, at most every
+    `min_interval_s` for new evaluations alone (a long run replays its whole series)."""
+
+    def __init__(self, source: Any, min_interval_s: float = 10.0):
+        self.source = source
+        self.min_interval_s = min_interval_s
+        self.result: dict[str, Any] = {"verdict": None, "minima": [], "onset_step": None, "candidates": [],
+                                       "recommended": None, "recommended_reason": None, "tags": {}}
+        self._key: tuple[Any, ...] | None = None
+        self._at = -math.inf
+
+    def update(self, train_loss: Any, val_loss: Any, val_attention: Any, checkpoint_records: Any,
+               existing: set[int], health: Any = None) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        key = (val_loss.count, val_loss.version, frozenset(existing))
+        now = time.monotonic()
+        if key == self._key or (self._key is not None and key[2] == self._key[2]
+                                and now - self._at < self.min_interval_s):
+            return self.result
+        self._key, self._at = key, now
+        analysis = self.source.analysis()
+        if analysis is None:
+            return self.result
+        verdict = analysis.verdict
+        tags: dict[int, list[str]] = {}
+        for minimum in analysis.minima:
+            if minimum.checkpoint_step is not None:
+                tags.setdefault(minimum.checkpoint_step, []).append("minimum")
+        if analysis.recommended is not None:
+            tags.setdefault(analysis.recommended, []).insert(0, "recommended")
+        self.result = {
+            "verdict": asdict(verdict) if verdict is not None else None,
+            "minima": [m.step for m in analysis.minima],
+            "onset_step": verdict.onset_step if verdict is not None and verdict.verdict == "overtraining" else None,
+            "candidates": [{"step": m.step, "val_loss": m.value, "checkpoint_step": m.checkpoint_step,
+                            "checkpoint_val_loss": analysis.checkpoint_values.get(m.checkpoint_step)
+                            if m.checkpoint_step is not None else None} for m in analysis.minima],
+            "recommended": analysis.recommended, "recommended_reason": analysis.recommended_reason,
+            "tags": {step: found for step, found in sorted(tags.items())}}
+        return self.result

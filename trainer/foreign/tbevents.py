@@ -163,26 +163,49 @@ class EventFileReader:
         import numpy as np
 
         view = np.frombuffer(data, dtype=np.uint8)
-        starts, lengths, consumed, corrupt = _frame(np, data, view)
+        starts, lengths, consumed, corrupt, runs = _frame(np, data, view)
         batch = EventBatch(records=len(starts), corrupt=corrupt)
         if not len(starts):
             return consumed, batch
-        header_ok = _headers_ok(np, view, starts, lengths)
-        batch.corrupt += int((~header_ok).sum())
-        starts, lengths = starts[header_ok], lengths[header_ok]
         collected: dict[str, list[tuple[Any, Any, Any, Any]]] = {}
-        # rows grouped by data length in one radix sort (short lengths fit 16 bits; long ones share a bin)
-        bins = np.minimum(lengths, SHORT_BYTES + 1).astype(np.uint16)
-        order = np.argsort(bins, kind="stable")
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(bins, minlength=SHORT_BYTES + 2))))
-        leftover = [order[bounds[SHORT_BYTES + 1]:]]
+        covered = np.zeros(len(starts), dtype=bool)
+        leftover = []
         bad = 0
-        for length in np.flatnonzero(np.diff(bounds[:SHORT_BYTES + 2])).tolist():
-            rows = order[bounds[length]:bounds[length + 1]]
-            rest, failed = _short_group(np, view, starts[rows] + HEADER_BYTES, int(length), rows, collected)
-            leftover.append(rest)
-            bad += failed
-        slow_rows = np.sort(np.concatenate(leftover))
+        for first, count, period, period_bytes in runs:  # predicted runs: each phase a strided matrix, no copy
+            for phase in range(min(period, count)):
+                rows = np.arange(first + phase, first + count, period)
+                length = int(lengths[rows[0]])
+                if length > SHORT_BYTES:
+                    continue
+                covered[rows] = True
+                matrix = np.lib.stride_tricks.as_strided(view[int(starts[rows[0]]):], shape=(len(rows), length + 16),
+                                                         strides=(period_bytes, 1), writeable=False)
+                header_ok = np.ascontiguousarray(matrix[:, 8:12]).view("<u4").ravel() \
+                    == masked_crc32c(struct.pack("<Q", length))
+                if not header_ok.all():
+                    bad += int((~header_ok).sum())
+                    matrix, rows = matrix[header_ok], rows[header_ok]
+                stored = np.ascontiguousarray(matrix[:, HEADER_BYTES + length:]).view("<u4").ravel()
+                rest, failed = _check_and_decode(np, matrix[:, HEADER_BYTES:HEADER_BYTES + length], stored, length,
+                                                 rows, collected)
+                leftover.append(rest)
+                bad += failed
+        others = np.flatnonzero(~covered)
+        if len(others):
+            header_ok = _headers_ok(np, view, starts[others], lengths[others])
+            bad += int((~header_ok).sum())
+            others = others[header_ok]
+            # rows grouped by data length in one radix sort (short lengths fit 16 bits; long ones share a bin)
+            bins = np.minimum(lengths[others], SHORT_BYTES + 1).astype(np.uint16)
+            order = others[np.argsort(bins, kind="stable")]
+            bounds = np.concatenate(([0], np.cumsum(np.bincount(bins, minlength=SHORT_BYTES + 2))))
+            leftover.append(order[bounds[SHORT_BYTES + 1]:])
+            for length in np.flatnonzero(np.diff(bounds[:SHORT_BYTES + 2])).tolist():
+                rows = order[bounds[length]:bounds[length + 1]]
+                rest, failed = _short_group(np, view, starts[rows] + HEADER_BYTES, int(length), rows, collected)
+                leftover.append(rest)
+                bad += failed
+        slow_rows = np.sort(np.concatenate(leftover)) if leftover else np.empty(0, dtype=np.int64)
         for row in slow_rows.tolist():
             begin = int(starts[row]) + HEADER_BYTES
             body = data[begin:begin + int(lengths[row])]
@@ -358,8 +381,9 @@ def _merge(parts: list[EventBatch]) -> EventBatch:
 # --- framing ------------------------------------------------------------------------------------
 
 
-def _frame(np: Any, data: bytes, view: Any) -> tuple[Any, Any, int, int]:
-    """(record starts, data lengths, bytes consumed, corrupt headers skipped) of the whole records in `data`.
+def _frame(np: Any, data: bytes, view: Any) -> tuple[Any, Any, int, int, list[tuple[int, int, int, int]]]:
+    """(record starts, data lengths, bytes consumed, corrupt headers skipped, predicted runs) of the whole
+    records in `data`; a run is (index of its first record, records, period in records, period in bytes).
 
     Records are taken one by one (checking each length's CRC) until their lengths show a repeating
     pattern (a run logs the same tags in the same order); then up to PREDICT_RECORDS starts are
@@ -370,7 +394,8 @@ def _frame(np: Any, data: bytes, view: Any) -> tuple[Any, Any, int, int]:
     starts: list[Any] = []
     lengths: list[Any] = []
     recent: list[int] = []
-    position, corrupt = 0, 0
+    position, corrupt, count = 0, 0, 0
+    runs: list[tuple[int, int, int, int]] = []
     while True:
         one_by_one_starts, one_by_one_lengths = [], []
         for _ in range(SEQUENTIAL_RECORDS):
@@ -394,6 +419,7 @@ def _frame(np: Any, data: bytes, view: Any) -> tuple[Any, Any, int, int]:
             one_by_one_starts.pop()
         starts.append(np.asarray(one_by_one_starts, dtype=np.int64))
         lengths.append(np.asarray(one_by_one_lengths, dtype=np.int64))
+        count += len(one_by_one_starts)
         recent = (recent + one_by_one_lengths)[-4 * SEQUENTIAL_RECORDS:]
         if not went_on:
             break
@@ -401,43 +427,49 @@ def _frame(np: Any, data: bytes, view: Any) -> tuple[Any, Any, int, int]:
             predicted = _predict(np, view, size, position, recent)
             if predicted is None:
                 break
-            taken_starts, taken_lengths = predicted
+            taken_starts, taken_lengths, period, period_bytes = predicted
             starts.append(taken_starts)
             lengths.append(taken_lengths)
+            runs.append((count, len(taken_starts), period, period_bytes))
+            count += len(taken_starts)
             position = int(taken_starts[-1] + taken_lengths[-1]) + HEADER_BYTES + FOOTER_BYTES
             recent = (recent + taken_lengths[-2 * SEQUENTIAL_RECORDS:].tolist())[-4 * SEQUENTIAL_RECORDS:]
-    return np.concatenate(starts), np.concatenate(lengths), min(position, size), corrupt
+    return np.concatenate(starts), np.concatenate(lengths), min(position, size), corrupt, runs
 
 
-def _predict(np: Any, view: Any, size: int, position: int, recent: list[int]) -> tuple[Any, Any] | None:
-    """The records from `position` on that follow the repeating pattern of `recent` lengths, checked."""
+def _predict(np: Any, view: Any, size: int, position: int, recent: list[int]) -> tuple[Any, Any, int, int] | None:
+    """The records from `position` on that follow the repeating pattern of `recent` lengths, checked:
+    (starts, lengths, period in records, period in bytes), whole periods only; None when none follow.
+
+    Each phase of the pattern sits at a constant stride, so its stored lengths are read through a
+    strided view of the block, not gathered one by one.
+    """
     pattern = None
-    for period in range(1, len(recent) // 2 + 1):
-        if period > 64:
-            break
+    for period in range(1, min(64, len(recent) // 2) + 1):
         if recent[-period:] == recent[-2 * period:-period]:
             pattern = recent[-period:]
             break
     if pattern is None:
         return None
+    period = len(pattern)
     record_bytes = np.asarray(pattern, dtype=np.int64) + HEADER_BYTES + FOOTER_BYTES
-    count = min(PREDICT_RECORDS, int((size - position) // max(1, record_bytes.min())) + 1)
-    if count < 1:
+    period_bytes = int(record_bytes.sum())
+    cycles = min(PREDICT_RECORDS // period + 1, (size - position) // period_bytes)
+    if cycles < 1:
         return None
-    reps = -(-count // len(pattern))
-    lengths = np.tile(np.asarray(pattern, dtype=np.int64), reps)[:count]
-    ends = position + np.cumsum(lengths + HEADER_BYTES + FOOTER_BYTES)
-    starts = ends - lengths - HEADER_BYTES - FOOTER_BYTES
-    inside = int(np.searchsorted(ends, size, side="right"))
-    starts, lengths = starts[:inside], lengths[:inside]
-    if not len(starts):
-        return None
-    stored = _windows(np, view, starts, 8).view("<u8").ravel().astype(np.int64)
-    wrong = np.flatnonzero(stored != lengths)
-    taken = int(wrong[0]) if len(wrong) else len(starts)
+    offsets = position + np.concatenate(([0], np.cumsum(record_bytes)[:-1]))
+    taken = cycles * period
+    for phase in range(period):
+        stored = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
+            view[int(offsets[phase]):], shape=(cycles, 8), strides=(period_bytes, 1), writeable=False))
+        wrong = np.flatnonzero(stored.view("<u8").ravel() != pattern[phase])
+        if len(wrong):
+            taken = min(taken, int(wrong[0]) * period + phase)
     if taken == 0:
         return None
-    return starts[:taken], lengths[:taken]
+    starts = (offsets[None, :] + period_bytes * np.arange(cycles, dtype=np.int64)[:, None]).ravel()[:taken]
+    lengths = np.tile(np.asarray(pattern, dtype=np.int64), cycles)[:taken]
+    return starts, lengths, period, period_bytes
 
 
 def _resync(np: Any, data: bytes, view: Any, position: int) -> int:
@@ -501,11 +533,16 @@ def _short_group(np: Any, view: Any, data_starts: Any, length: int, rows: Any,
     if length == 0:
         return rows, 0
     block = _windows(np, view, data_starts, length + FOOTER_BYTES)
-    body = block[:, :length]
-    stored = block[:, length:].copy().view("<u4").ravel()
-    first = body[0]
+    return _check_and_decode(np, block[:, :length], block[:, length:].copy().view("<u4").ravel(), length, rows,
+                             collected)
+
+
+def _check_and_decode(np: Any, body: Any, stored: Any, length: int, rows: Any,
+                      collected: dict[str, list[tuple[Any, Any, Any, Any]]]) -> tuple[Any, int]:
+    """`_short_group` on the records' data as a matrix (rows x length) and their stored CRCs."""
     import google_crc32c
 
+    first = np.ascontiguousarray(body[0])
     crc = np.full(len(body), google_crc32c.value(first.tobytes()), dtype=np.uint32)
     tables = _distance_tables()
     for column in np.flatnonzero((body != first).any(axis=0)).tolist():
@@ -513,7 +550,8 @@ def _short_group(np: Any, view: Any, data_starts: Any, length: int, rows: Any,
         crc ^= table[body[:, column]] ^ table[first[column]]
     ok = _mask(crc) == stored
     failed = int((~ok).sum())
-    body, rows = body[ok], rows[ok]
+    if failed:
+        body, rows = body[ok], rows[ok]
     if not len(rows):
         return rows, failed
     taken = np.zeros(len(rows), dtype=bool)
@@ -536,8 +574,9 @@ def _plain_scalars(np: Any, body: Any, length: int, rows: Any, taken: Any,
         tag_bytes = length - p - 11
         if tag_bytes < 0 or length - p - 2 > 127:
             continue
-        group = np.flatnonzero(plain & (at == p))
-        part = body[group]
+        chosen = plain & (at == p)
+        group = np.flatnonzero(chosen)
+        part = body if len(group) == len(body) else body[group]
         good = ((part[:, p] == 0x2A) & (part[:, p + 1] == length - p - 2) & (part[:, p + 2] == 0x0A)
                 & (part[:, p + 3] == length - p - 4) & (part[:, p + 4] == 0x0A) & (part[:, p + 5] == tag_bytes)
                 & (part[:, length - 5] == 0x15))

@@ -308,8 +308,9 @@ class MonitorModel:
         """A new view when anything changed (None if not); `picture_step`: the checkpoint whose picture
         to show (None: the newest alignment record's)."""
         with self._lock:
-            if self.analysis is None:
-                self.analysis = LiveAnalysis(self.source.detector_config())
+            if self.analysis is None:  # another trainer's run brings its own (trainer.foreign)
+                live = getattr(self.source, "live_analysis", None)
+                self.analysis = live() if live is not None else LiveAnalysis(self.source.detector_config())
             self._want_chart_fields()
             changed = self.follower.poll()
             if self._list_checkpoints(force):

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 from trainer.rundir import ACTIVE_STATES, RunDir, inside, list_runs
 from tui.messages import ActionDone, ActionFailed, RunLaunched, RunsListed
 from tui.states import state_word
-from tui.summary import RunSummary, RunsIndex
+from tui.summary import RunSummary, RunsIndex, is_voxtop_run, source_at
 from tui.widgets.tables import fill_table
 from tui.workers import ReportsWorkerFailures
 from tui.plain import visible
@@ -251,7 +251,7 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
             return
         from tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen([RunDir(self.summaries[name].path) for name in names]))
+        self.app.push_screen(CompareScreen([source_at(self.summaries[name].path) for name in names]))
 
     def demo_dataset(self) -> Path:
         """The shipped demo dataset, where `t` trains."""
@@ -297,7 +297,7 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
     def action_open_run(self) -> None:
         summary = self.selected()
         if summary is not None:
-            self.app.open_monitor(RunDir(summary.path))
+            self.app.open_monitor(source_at(summary.path))
 
     def action_resume(self) -> None:
         summary = self.selected()
@@ -305,6 +305,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
             return
         if summary.state in ACTIVE_STATES:
             self.notify(f"{summary.name} is {summary.state}; nothing to resume", severity="warning")
+            return
+        if not is_voxtop_run(summary.path):
+            self.notify(f"{summary.name} was not trained by voxtop: resume it with its own trainer", severity="warning")
             return
         run = RunDir(summary.path)
         checkpoints = run.checkpoints()
@@ -319,7 +322,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
 
     def action_resume_pick(self) -> None:
         summary = self.selected()
-        if summary is not None:
+        if summary is not None and not is_voxtop_run(summary.path):
+            self.notify(f"{summary.name} was not trained by voxtop: resume it with its own trainer", severity="warning")
+        elif summary is not None:
             self.app.open_params(resume_run=RunDir(summary.path))
 
     @work(thread=True, exclusive=True, group="resume", exit_on_error=False, description="resuming the run")
