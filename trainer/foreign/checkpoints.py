@@ -59,9 +59,26 @@ def named_step(name: str) -> NamedStep:
     return NamedStep(None, None)
 
 
+_METADATA_STEPS: dict[tuple[str, int, int], int | None] = {}  # (path, size, mtime_ns) -> step: read once
+
+
 def metadata_step(path: Path) -> int | None:
     """The step stored in a PyTorch zip checkpoint's top-level dict, read from its pickle opcodes
-    without running them; None for another format, or when it stores none."""
+    without running them; None for another format, or when it stores none. Remembered per file
+    version, so a list refreshed every few seconds opens each checkpoint once."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _METADATA_STEPS:
+        if len(_METADATA_STEPS) > 10_000:
+            _METADATA_STEPS.clear()
+        _METADATA_STEPS[key] = _read_metadata_step(path)
+    return _METADATA_STEPS[key]
+
+
+def _read_metadata_step(path: Path) -> int | None:
     try:
         with zipfile.ZipFile(path) as archive:
             member = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)

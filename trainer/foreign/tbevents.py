@@ -350,7 +350,7 @@ def _join_scalars(np: Any, collected: dict[str, list[tuple[Any, Any, Any, Any]]]
     scalars = {}
     for tag, parts in collected.items():
         rows, steps, walls, values = (np.concatenate([p[k] for p in parts]) for k in range(4))
-        if len(parts) > 1:
+        if len(parts) > 1 and np.any(rows[1:] < rows[:-1]):
             order = np.argsort(rows, kind="stable")
             steps, walls, values = steps[order], walls[order], values[order]
         scalars[tag] = (steps.astype(np.int64), walls.astype(np.float64), values.astype(np.float64))
@@ -539,35 +539,41 @@ def _short_group(np: Any, view: Any, data_starts: Any, length: int, rows: Any,
 
 def _check_and_decode(np: Any, body: Any, stored: Any, length: int, rows: Any,
                       collected: dict[str, list[tuple[Any, Any, Any, Any]]]) -> tuple[Any, int]:
-    """`_short_group` on the records' data as a matrix (rows x length) and their stored CRCs."""
+    """`_short_group` on the records' data as a matrix (rows x length) and their stored CRCs.
+
+    The matrix is turned column-major first (one copy), so each byte position is a contiguous array:
+    every later step reads whole positions at memory speed.
+    """
     import google_crc32c
 
-    first = np.ascontiguousarray(body[0])
-    crc = np.full(len(body), google_crc32c.value(first.tobytes()), dtype=np.uint32)
+    columns = np.ascontiguousarray(body.T)
+    first = columns[:, 0].copy()
+    crc = np.full(columns.shape[1], google_crc32c.value(first.tobytes()), dtype=np.uint32)
     tables = _distance_tables()
-    for column in np.flatnonzero((body != first).any(axis=0)).tolist():
-        table = tables[length - 1 - column]
-        crc ^= table[body[:, column]] ^ table[first[column]]
+    for position in np.flatnonzero((columns != first[:, None]).any(axis=1)).tolist():
+        table = tables[length - 1 - position]
+        crc ^= table[columns[position]] ^ table[first[position]]
     ok = _mask(crc) == stored
     failed = int((~ok).sum())
     if failed:
-        body, rows = body[ok], rows[ok]
+        columns, rows = columns[:, ok], rows[ok]
     if not len(rows):
         return rows, failed
     taken = np.zeros(len(rows), dtype=bool)
     if length >= 16:
-        _plain_scalars(np, body, length, rows, taken, collected)
+        _plain_scalars(np, columns, length, rows, taken, collected)
     return rows[~taken], failed
 
 
-def _plain_scalars(np: Any, body: Any, length: int, rows: Any, taken: Any,
+def _plain_scalars(np: Any, columns: Any, length: int, rows: Any, taken: Any,
                    collected: dict[str, list[tuple[Any, Any, Any, Any]]]) -> None:
     """Decode, in bulk, the events laid out as every SummaryWriter writes a scalar:
-    `09 <wall_time f64> [10 <step varint>] 2a L1 0a L2 0a T <tag> 15 <value f32>`."""
-    plain = body[:, 0] == 0x09
-    has_step = body[:, 9] == 0x10
-    varint = body[:, 10:min(length, 20)] < 0x80
-    varint_bytes = np.where(varint.any(axis=1), varint.argmax(axis=1) + 1, 0)
+    `09 <wall_time f64> [10 <step varint>] 2a L1 0a L2 0a T <tag> 15 <value f32>`.
+    `columns` holds the records column-major (byte position x record)."""
+    plain = columns[0] == 0x09
+    has_step = columns[9] == 0x10
+    varint = columns[10:min(length, 20)] < 0x80
+    varint_bytes = np.where(varint.any(axis=0), varint.argmax(axis=0) + 1, 0)
     at = np.where(has_step, 10 + varint_bytes, 9)
     plain &= ~has_step | (varint_bytes > 0)
     for p in np.unique(at[plain]).tolist():
@@ -576,47 +582,51 @@ def _plain_scalars(np: Any, body: Any, length: int, rows: Any, taken: Any,
             continue
         chosen = plain & (at == p)
         group = np.flatnonzero(chosen)
-        part = body if len(group) == len(body) else body[group]
-        good = ((part[:, p] == 0x2A) & (part[:, p + 1] == length - p - 2) & (part[:, p + 2] == 0x0A)
-                & (part[:, p + 3] == length - p - 4) & (part[:, p + 4] == 0x0A) & (part[:, p + 5] == tag_bytes)
-                & (part[:, length - 5] == 0x15))
-        group, part = group[good], part[good]
+        part = columns if len(group) == columns.shape[1] else columns[:, group]
+        good = ((part[p] == 0x2A) & (part[p + 1] == length - p - 2) & (part[p + 2] == 0x0A)
+                & (part[p + 3] == length - p - 4) & (part[p + 4] == 0x0A) & (part[p + 5] == tag_bytes)
+                & (part[length - 5] == 0x15))
+        if not good.all():
+            group, part = group[good], part[:, good]
         if not len(group):
             continue
         steps = np.zeros(len(group), dtype=np.uint64)
         for k in range(p - 10):
-            steps |= (part[:, 10 + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
-        walls = part[:, 1:9].copy().view("<f8").ravel()
-        values = part[:, length - 4:length].copy().view("<f4").ravel().astype(np.float64)
-        for tag, mine in _same_tags(np, part[:, p + 6:p + 6 + tag_bytes]):
+            steps |= (part[10 + k] & 0x7F).astype(np.uint64) << np.uint64(7 * k)
+        walls = np.ascontiguousarray(part[1:9].T).view("<f8").ravel()
+        values = np.ascontiguousarray(part[length - 4:length].T).view("<f4").ravel().astype(np.float64)
+        for tag, mine in _same_tags(np, part[p + 6:p + 6 + tag_bytes]):
             collected.setdefault(tag, []).append((rows[group[mine]], steps[mine].astype(np.int64), walls[mine],
                                                   values[mine]))
         taken[group] = True
 
 
 def _same_tags(np: Any, tag_columns: Any) -> list[tuple[str, Any]]:
-    """(tag, rows ascending) for each distinct tag among rows of tag bytes, all of one length.
+    """(tag, rows ascending) for each distinct tag among records' tag bytes, all of one length, given
+    column-major (byte position x record).
 
-    Each row's bytes are hashed to one 64-bit word and the rows sorted by it (a collision is caught
-    by comparing every row with its group's first, and then np.unique sorts the bytes themselves).
+    Most often every record holds one tag (a phase of a repeating pattern): one comparison says so.
+    Otherwise each record's bytes are hashed to one 64-bit word and the records sorted by it (a collision
+    is caught by comparing every record with its group's first, and then np.unique sorts the bytes).
     """
-    count, width = tag_columns.shape
-    padded = np.zeros((count, max(1, -(-width // 8)) * 8), dtype=np.uint8)
-    padded[:, :width] = tag_columns
-    words = padded.view(np.uint64)
-    multipliers = (np.arange(words.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)) \
-        * np.uint64(0x9E3779B97F4A7C15)
-    hashes = (words * multipliers).sum(axis=1, dtype=np.uint64)
+    width, count = tag_columns.shape
+    if width == 0 or (tag_columns == tag_columns[:, :1]).all():
+        return [(bytes(tag_columns[:, 0]).decode("utf-8", errors="replace") if count else "", np.arange(count))]
+    hashes = np.zeros(count, dtype=np.uint64)
+    for position in range(width):
+        multiplier = np.uint64((0x9E3779B97F4A7C15 * (2 * position + 1)) % 2**64)
+        hashes = hashes * np.uint64(31) + tag_columns[position].astype(np.uint64) * multiplier
     order = np.argsort(hashes, kind="stable")
     ordered = hashes[order]
     firsts = np.concatenate(([0], np.flatnonzero(ordered[1:] != ordered[:-1]) + 1))
     group_first = order[firsts][np.cumsum(np.isin(np.arange(count), firsts)) - 1]
-    if not (words[order] == words[group_first]).all():
-        distinct, inverse = np.unique(padded.view(np.dtype((np.void, padded.shape[1]))).ravel(), return_inverse=True)
+    if not (tag_columns[:, order] == tag_columns[:, group_first]).all():
+        records = np.ascontiguousarray(tag_columns.T)
+        distinct, inverse = np.unique(records.view(np.dtype((np.void, width))).ravel(), return_inverse=True)
         return [(bytes(raw)[:width].decode("utf-8", errors="replace"), np.flatnonzero(inverse.ravel() == k))
                 for k, raw in enumerate(distinct.tolist())]
     ends = np.append(firsts[1:], count)
-    return [(bytes(padded[order[first], :width]).decode("utf-8", errors="replace"), order[first:end])
+    return [(bytes(tag_columns[:, order[first]]).decode("utf-8", errors="replace"), order[first:end])
             for first, end in zip(firsts.tolist(), ends.tolist())]
 
 
