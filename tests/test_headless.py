@@ -95,7 +95,7 @@ def test_watch_on_a_finished_run_prints_its_tail_and_summary_at_once(watched_run
 @pytest.mark.slow
 def test_watch_a_run_that_fails_exits_1_with_its_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"not a checkpoint")
+    junk.write_bytes(b"PK\x03\x04 not a checkpoint")  # a zip's first bytes: past the check made before the run
     run, lines, code = start_and_watch(tmp_path, train={"pretrained": str(junk)})
     texts = [text for text, _ in lines]
     assert code == 1, "\n".join(texts)

@@ -110,12 +110,15 @@ def train(run: RunDir, checkpoint_arg: str | None, worker: bool, owner: bool = F
         trainer.fit()
         return 0
     except BaseException as exc:  # noqa: BLE001 — every failure must end the run visibly
+        error = describe_failure(run, exc)
         try:
-            traceback.print_exc()
+            if isinstance(exc, OSError) and exc.errno is not None:
+                print(f"error: {error}", file=sys.stderr)  # a filesystem fault is a sentence, not a traceback
+            else:
+                traceback.print_exc()
             sys.stderr.flush()
         except OSError:
             pass  # train.log is on the disk that failed
-        error = describe_failure(run, exc)
         if worker:
             try:
                 with open(error_file(run.path, ranks.rank), "w", encoding="utf-8") as handle:

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from trainer.rundir.files import NotRegularFile
 from trainer.rundir.names import STATUS_FILE
 
 _STEP_FILE_RE = re.compile(r"^step-(\d+)\.")
@@ -64,20 +65,22 @@ def describe_os_error(exc: OSError, doing: str = "using", resume: str | None = N
     if code in (errno.ENOSPC, errno.EDQUOT):
         then = f", then `voxtop resume {resume}`" if resume else ", then try again"
         return f"disk full writing{where} ({reason}): free space on the disk{then}"
+    if isinstance(exc, NotRegularFile):
+        return f"{where.strip()} {reason}: nothing of voxtop's is ever such a file; move it away"
     if code == errno.EROFS:
-        return f"read-only file system: cannot write{where}; choose a writable folder (--runs) or remount it"
+        return f"read-only file system: cannot write{where} ({reason}); choose a writable folder (--runs) or remount it"
     if code in (errno.EACCES, errno.EPERM):
-        return f"permission denied {doing}{where}: fix its permissions (ls -ld, chmod) or use another folder"
+        return f"permission denied {doing}{where} ({reason}): fix its permissions (ls -ld, chmod) or use another folder"
     if code == errno.ELOOP:
-        return f"{where.strip() or 'a path'} is a symbolic link loop: point the link at a real file"
+        return f"{where.strip() or 'a path'} is a symbolic link loop ({reason}): point the link at a real file"
     if code == errno.ENAMETOOLONG:
         shown = where.strip()
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return f"file name too long {doing} {shown}: use a shorter name"
+        return f"file name too long {doing} {shown} ({reason}): use a shorter name"
     if code == errno.EIO:
-        return f"input/output error {doing}{where}: the disk may be failing; copy what matters elsewhere"
+        return f"input/output error {doing}{where} ({reason}): the disk may be failing; copy what matters elsewhere"
     if code == errno.ENOENT:
-        return f"no such file or folder{where}"
+        return f"no such file or folder{where} ({reason})"
     if code == errno.ENOTDIR:
-        return f"not a folder:{where}"
+        return f"not a folder:{where} ({reason})"
     return f"{reason} {doing}{where}"

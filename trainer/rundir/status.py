@@ -180,7 +180,8 @@ class RunStatus:
         """The state as every watcher shows it: `stale` when an active run's trainer is gone or stuck.
 
         On this host: no trainer holds the lock (a `starting` run is given STARTING_GRACE_S while
-        the process it names lives and is the one recorded), or one does but its heartbeat is far
+        a process it names lives and is the one recorded; one that names none was never started
+        or died before saying so), or one does but its heartbeat is far
         older than HEARTBEAT_S (stopped with SIGSTOP, frozen). For a run written from another host
         (shared disk) an old heartbeat alone tells.
         """
@@ -194,8 +195,7 @@ class RunStatus:
         if status.get("host") == socket.gethostname():
             if self.is_locked():
                 return "stale" if age > STALE_AFTER_S else state
-            if state == "starting" and age < STARTING_GRACE_S and (
-                    status.get("pid") is None or recorded_process_alive(status)):
+            if state == "starting" and age < STARTING_GRACE_S and recorded_process_alive(status):
                 return state
             return "stale"
         return "stale" if age > STALE_AFTER_S else state
@@ -204,10 +204,12 @@ class RunStatus:
         """Why a `stale` run is not responding, with its heartbeat's age, for people."""
         status = status if status is not None else (self.read_status() or {})
         age = describe_age(heartbeat_age_s(status, now))
-        if status.get("host") == socket.gethostname() and self.is_locked():
+        if status.get("host") != socket.gethostname():
+            return f"not responding: last heartbeat {age} ago (on {status.get('host')})"
+        if self.is_locked():
             return (f"not responding: last heartbeat {age} ago, though its trainer is still there "
                     "(stopped with SIGSTOP or frozen? `kill -CONT` it, or stop it)")
-        return f"not responding: last heartbeat {age} ago, and no trainer holds the run (killed?)"
+        return "the trainer is gone without saying why (killed?)"
 
     # one trainer per run ------------------------------------------------------------------
 
