@@ -259,6 +259,19 @@ async def test_the_datasets_screen_scans_a_dataset_with_a_fifo_and_quits(tmp_pat
         await pilot.press("q")
 
 
+def test_a_record_names_only_regular_pictures_inside_its_run(tmp_path: Path) -> None:
+    from trainer.rundir.source import VoxtopRun
+
+    run = run_with_metrics(tmp_path / "runs", ODD_LINES[:1], name="pictures")
+    np.save(tmp_path / "outside.npy", np.ones((3, 3)))
+    np.save(run.alignment_path(3), np.ones((3, 3)))
+    os.mkfifo(run.alignment_path(6))
+    source = VoxtopRun(run)
+    assert source.picture_path({"path": "alignments/step-00000003.npy"}, "alignment") == run.alignment_path(3)
+    for named in ("../../outside.npy", str(tmp_path / "outside.npy"), "alignments/step-00000006.npy"):
+        assert source.picture_path({"path": named}, "alignment") is None, named
+
+
 def holder(run: RunDir, state: str = "running") -> subprocess.Popen[str]:
     """A process that holds the run's lock and writes a fresh status, as a trainer does, then sleeps."""
     code = ("import os, socket, sys, time\n"

@@ -14,7 +14,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.rundir.layout import CheckpointFile, RunDir, list_runs, resolve_run
+from trainer.rundir.files import regular_file_problem
+from trainer.rundir.layout import CheckpointFile, RunDir, inside, list_runs, resolve_run
 from trainer.rundir.names import RunError
 from trainer.rundir.queries import (CheckpointTable, RunSummary, checkpoint_table, detector_config, run_summary, tail_records)
 from trainer.rundir.reader import MetricsReader
@@ -152,8 +153,11 @@ class VoxtopRun(RunSource):
         raw = record.get("path") if kind == "alignment" else record.get("mel")
         if not isinstance(raw, str) or not raw:
             return None
-        path = Path(raw)
-        return path if path.is_absolute() else self.run.path / path
+        path = Path(raw) if Path(raw).is_absolute() else self.run.path / raw
+        # a record names a file of this run, never one elsewhere (`../`), and only a regular file is a picture
+        if not inside(self.run.path, path) or regular_file_problem(path) is not None:
+            return None
+        return path
 
 
 def as_source(run: RunDir | RunSource) -> RunSource:
