@@ -109,6 +109,7 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         """The x view both charts share: zoom, pan, follow latest, cursor, log y, outliers, x axis."""
         self.chart_metrics: tuple[tuple[str, ...], ...] | None = None
         """The metrics of each chart; None until the run's remembered choice (or the default) is known."""
+        self._charts_shown: dict[str, Any] = {}  # the chart specs drawn, by widget id
 
     def compose(self) -> ComposeResult:
         yield Static(f"{visible(self.run.name)} · reading...", id="mon-title", classes="title", markup=False)
@@ -225,12 +226,8 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         progress = self.query_one("#mon-progress", ProgressLine)
         self._set_text("#mon-title", title_text(view, self.asked))
         progress.text = progress_text(view, progress.content_size.width or 78)
-        for widget_id, spec in (("loss", view.loss), ("attention", view.attention)):
-            if previous is None or spec is not getattr(previous, widget_id):
-                self.query_one(f"#{widget_id}", LineChart).show(
-                    spec.lines, spec.y_limits, spec.title, spec.vlines, x_limits=spec.x_limits, x_ticks=spec.x_ticks,
-                    y_ticks=spec.y_ticks, cursor=spec.cursor)
-        self._show_cursor(view)
+        self._show_charts(view.loss, view.attention)
+        self._show_cursor(view.cursor_text, view.chart_metrics)
         if (previous is None or view.picture is not previous.picture
                 or (view.picture_title, view.picture_normalise) != (previous.picture_title, previous.picture_normalise)):
             picture = self.query_one("#picture", Heatmap)
@@ -252,12 +249,21 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
             events.append(f"{view.malformed} malformed metrics line(s) skipped")
         self.query_one("#events", LogTail).show(events)
 
-    def _show_cursor(self, view: MonitorView) -> None:
+    def _show_charts(self, *specs: Any) -> None:
+        """Draw the chart specs not drawn yet (a key's synchronous redraw and the worker's view share them)."""
+        for widget_id, spec in zip(("loss", "attention"), specs):
+            if spec is not self._charts_shown.get(widget_id):
+                self._charts_shown[widget_id] = spec
+                self.query_one(f"#{widget_id}", LineChart).show(
+                    spec.lines, spec.y_limits, spec.title, spec.vlines, x_limits=spec.x_limits, x_ticks=spec.x_ticks,
+                    y_ticks=spec.y_ticks, cursor=spec.cursor)
+
+    def _show_cursor(self, cursor_text: str, chart_metrics: Any = None) -> None:
         """The cursor readout under the charts (hidden without a cursor), and the metrics now shown."""
-        if self.chart_metrics is None:
-            self.chart_metrics = view.chart_metrics
+        if self.chart_metrics is None and chart_metrics is not None:
+            self.chart_metrics = chart_metrics
         readout = self.query_one("#mon-cursor", Static)
-        text = view.cursor_text
+        text = cursor_text
         if text and self.chart_window.describe() != "x: step · following":
             text += f" · {self.chart_window.describe()}"
         readout.display = bool(text)
@@ -272,7 +278,17 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         return max(1, self.query_one("#loss", LineChart).content_size.width - LABEL_ROOM)
 
     def chart_window_changed(self) -> None:
-        self.refresh_view()
+        """Redraw the charts at once from what was read (numpy on the UI thread, no file read); the worker
+        when that cannot be done now."""
+        self.model.chart_settings = ChartSettings(self.chart_metrics, self.chart_window)
+        redrawn = self.model.rechart(self.query_one("#loss").content_size.width,
+                                     self.query_one("#attention").content_size.width, self.smoothing)
+        if redrawn is None:
+            self.refresh_view()
+            return
+        loss, attention, cursor_text = redrawn
+        self._show_charts(loss, attention)
+        self._show_cursor(cursor_text)
 
     def _chart_index(self) -> int:
         """The chart the metric picker changes: the focused one, else the first."""

@@ -318,6 +318,8 @@ class MonitorModel:
             params = (loss_width, attention_width, smoothing, picture_kind, picture_step, self.chart_settings)
             if params != self._params:
                 self._params, changed = params, True
+            if not changed and self._charts_behind():
+                changed = True  # records held back by the interval, and none came since: draw them now
             if not changed and not force:
                 return None
             return self._build(loss_width, attention_width, smoothing, picture_kind, force, picture_step)
@@ -366,6 +368,13 @@ class MonitorModel:
         self._charts = (charts[0], charts[1])
         self._built, self._charts_at = built, now
         return self._charts
+
+    def _charts_behind(self) -> bool:
+        """Whether the charts were drawn before the newest train or val points and the interval is up."""
+        history = self.follower.history
+        if self._charts is None or self._clock() - self._charts_at < CHART_INTERVAL_S:
+            return False
+        return self._built[2] != history.train_loss.count or self._built[1][2:3] != (history.val_loss.count,)
 
     def _want_chart_fields(self) -> None:
         """Have the follower read every field the charts need (a new one: the run is read again with it)."""
@@ -425,6 +434,31 @@ class MonitorModel:
         if "attention_score" in fields and not window.log_y:
             spec = with_health(spec, history.health, step_x)
         return spec
+
+    def rechart(self, loss_width: int, attention_width: int,
+                smoothing: float) -> tuple[ChartSpec, ChartSpec, str] | None:
+        """The charts (and cursor readout) for new chart settings from what was read already, reading no
+        file: what a zoom, pan or cursor key shows at once, on the UI thread. None while a poll holds the
+        model, before the first view, or when the settings need a field not read yet (the worker's view
+        follows then)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._charts is None or not self._fields_read():
+                return None
+            loss, attention = self._charts_for(loss_width, attention_width, smoothing, False)
+            return loss, attention, self.cursor_text((loss, attention), self.chart_settings.window)
+        finally:
+            self._lock.release()
+
+    def _fields_read(self) -> bool:
+        """Whether the follower reads every field the chart settings need."""
+        settings = self.chart_settings
+        needed = {m for chart in self._chart_metrics(settings) for m in chart}
+        if settings.window.x_axis != "step":
+            needed |= {f"{metric_kind(m)}/t" for m in needed} | {"train/t"}
+        read = {f"{kind}/{name}" for kind, names in self.follower.fields.items() for name in names}
+        return needed <= read
 
     def cursor_text(self, charts: tuple[ChartSpec, ChartSpec], window: ChartWindow) -> str:
         """The readout at the cursor: its position, each chart's series, the nearest checkpoint."""
