@@ -272,6 +272,52 @@ def test_a_record_names_only_regular_pictures_inside_its_run(tmp_path: Path) -> 
         assert source.picture_path({"path": named}, "alignment") is None, named
 
 
+STUCK_APP = """
+import sys
+from textual import work
+from textual.app import App
+from tui.cli import run_then_leave
+
+class Stuck(App):
+    def on_mount(self):
+        self.wait_on_the_pipe()
+        self.set_timer(0.3, self.exit)
+
+    @work(thread=True, exit_on_error=False)
+    def wait_on_the_pipe(self):
+        with open(sys.argv[1], "rb") as pipe:  # no writer ever comes
+            pipe.read()
+
+app = Stuck()
+if sys.argv[2] == "leave":
+    run_then_leave(app, headless=True)
+else:
+    app.run(headless=True)
+"""
+
+
+def test_quitting_works_whatever_a_worker_waits_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(subprocess.TimeoutExpired):  # what `App.run()` does: waits for the worker forever
+        subprocess.run([sys.executable, "-c", STUCK_APP, str(tmp_path / "pipe"), "run"], cwd=ROOT, timeout=8,
+                       capture_output=True)
+    started = time.monotonic()
+    left = subprocess.run([sys.executable, "-c", STUCK_APP, str(tmp_path / "pipe"), "leave"], cwd=ROOT, timeout=60,
+                          capture_output=True, text=True)
+    assert left.returncode == 0 and time.monotonic() - started < 30, left.stderr
+
+
+def test_the_app_quits_through_the_same_door(tmp_path: Path) -> None:
+    script = ("import sys\nfrom pathlib import Path\nfrom tui.app import VoxtopApp\nfrom tui.cli import run_then_leave\n"
+              "async def quit_at_once(pilot):\n    await pilot.pause(0.3)\n    await pilot.press('q')\n"
+              "root = Path(sys.argv[1])\n"
+              "app = VoxtopApp(datasets_root=root / 'datasets', runs_root=root / 'runs', gpu_refresh_s=1.0)\n"
+              "run_then_leave(app, headless=True, auto_pilot=quit_at_once)\nprint('quit', app.return_code)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, timeout=120, capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and "quit" in result.stdout, result.stdout + result.stderr
+
+
 def holder(run: RunDir, state: str = "running") -> subprocess.Popen[str]:
     """A process that holds the run's lock and writes a fresh status, as a trainer does, then sleeps."""
     code = ("import os, socket, sys, time\n"

@@ -18,7 +18,7 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tui.cli.common import fail, seconds_in_range, visible_output
 
@@ -43,8 +43,47 @@ def open_tui(args: argparse.Namespace) -> int:
     """Open the Textual app on the datasets and runs folders."""
     from tui.app import VoxtopApp
 
-    VoxtopApp(datasets_root=args.datasets, runs_root=args.runs, gpu_refresh_s=args.gpu_refresh).run()
+    run_then_leave(VoxtopApp(datasets_root=args.datasets, runs_root=args.runs, gpu_refresh_s=args.gpu_refresh))
     return 0
+
+
+#: How long quitting waits for thread workers to finish what they are doing before leaving without them.
+WORKER_GRACE_S = 1.0
+
+
+def run_then_leave(app: Any, **run_options: Any) -> Any:
+    """Run a Textual app; once it has quit, leave even if a thread worker is still blocked.
+
+    `App.run()` ends in `asyncio.run()`, which waits for every thread of the default executor: a
+    worker stuck on a file (a stalled network disk, a device) would keep the process, and the
+    terminal, forever after `q`. Here the app runs on a loop with an executor of its own; when
+    the app is done, a worker that has not finished within WORKER_GRACE_S is left behind: the
+    process ends at once (its output flushed), as every worker's result is moot by then.
+    """
+    import asyncio
+    import os
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix="voxtop-worker")
+    loop.set_default_executor(executor)
+    asyncio.set_event_loop(loop)
+    try:
+        result = app.run(loop=loop, **run_options)
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        threads = list(getattr(executor, "_threads", ()))
+        deadline = time.monotonic() + WORKER_GRACE_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in threads):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(getattr(app, "return_code", None) or 0)
+        asyncio.set_event_loop(None)
+        loop.close()
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
