@@ -255,3 +255,53 @@ async def test_two_metrics_of_different_fields_on_one_chart_are_named_and_told_a
         drawn = str(chart.render())
         assert "+" in drawn
     fake.release()
+
+
+@sync
+async def test_a_click_puts_the_cursor_there_and_the_wheel_zooms_around_the_pointer(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    fake = typical_run(tmp_path)
+    app = create_app(tmp_path, tmp_path, gpu_sampler=FakeSampler)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_monitor(pilot, fake.run)
+        chart = screen.query_one("#loss")
+        await wait_for(pilot, lambda: chart.lines and chart.picture().plot_width)
+        picture = chart.picture()
+        column = picture.plot_left + picture.plot_width // 2  # the middle of the plot: about step 205
+        await pilot.click("#loss", offset=(column, 2))
+        await wait_for(pilot, lambda: chart.cursor is not None)
+        assert 190 < chart.cursor < 220 and "nearest checkpoint: step 200" in readout(screen)
+        chart.on_mouse_scroll_up(SimpleNamespace(x=column, stop=lambda: None))  # what the terminal sends
+        await wait_for(pilot, lambda: chart.x_limits is not None and chart.x_limits[1] - chart.x_limits[0] < 390)
+        low, high = chart.x_limits
+        assert low < chart.cursor < high and low > 10 and high < 400  # zoomed around the pointer
+        chart.on_mouse_scroll_down(SimpleNamespace(x=column, stop=lambda: None))
+        chart.on_mouse_scroll_down(SimpleNamespace(x=column, stop=lambda: None))
+        await wait_for(pilot, lambda: chart.x_limits == (10.0, 400.0))
+    fake.release()
+
+
+@sync
+async def test_the_picker_cancels_and_restores_the_default(tmp_path: Path) -> None:
+    fake = diagonal_run(tmp_path)
+    app = create_app(tmp_path, tmp_path, gpu_sampler=FakeSampler)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_monitor(pilot, fake.run)
+        chart = screen.query_one("#loss")
+        await wait_for(pilot, lambda: chart.lines)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MetricPicker")
+        await pilot.press(*"lr", "down", "space", "escape")  # cancelled: nothing changes
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MonitorScreen")
+        assert screen.chart_metrics == (("train/loss", "val/loss"), ("train/attention_score", "val/attention_score"))
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MetricPicker")
+        await pilot.press(*"^train/loss$", "down", "space", "enter")  # train/loss unticked: val/loss alone
+        await wait_for(pilot, lambda: [line.label for line in chart.lines if line.connect is False][:1] == ["val"]
+                       and not any(line.label == "train" for line in chart.lines))
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "MetricPicker")
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: any(line.label == "train" for line in chart.lines))
+    fake.release()

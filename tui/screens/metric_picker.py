@@ -43,7 +43,7 @@ class MetricPicker(ModalScreen["tuple[str, ...] | None"]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("enter", "apply", "Show", priority=True),
-        Binding("ctrl+d", "defaults", "Default"),
+        Binding("ctrl+d", "defaults", "Default", priority=True),  # before the filter's delete-right
     ]
 
     def __init__(self, title: str, names: Sequence[str], chosen: Sequence[str], defaults: Sequence[str],
