@@ -11,10 +11,12 @@ and the CPU cost of following a TensorBoard-logged run while it is written.
 2. Reads the whole file to complete per-tag arrays (what a chart needs), each reader in a fresh process:
    voxtop (`ForeignRun(...).metrics_reader()`, every tag's series), TensorBoard's EventAccumulator as TensorBoard
    reads without TensorFlow (size_guidance 0 for scalars: every point kept), and tbparse's `SummaryReader.scalars`.
-   Wall time and peak RSS of each; the three must agree on the number of scalars.
+   Wall time, CPU time (the process's user + system, start and imports included) and peak RSS of each,
+   --repeat rounds interleaved; the three must agree on the number of scalars.
 3. Follows a live run: a writer process appends RVC's ten scalars per logged step, 20 steps a second (200 scalars/s,
-   far denser than RVC's default of one logged step per 200), and a follower polls every second as the Monitor
-   does; the follower's CPU time over --follow-s seconds, as a share of one core.
+   far denser than RVC's default of one logged step per 200). First a reader polls every second as the Monitor
+   does (its CPU time over --follow-s seconds, as a share of one core); then voxtop itself in a tmux pane
+   (100x30), its Monitor open on the run (the TUI process's CPU time over --follow-s seconds).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -132,6 +135,7 @@ def measure(name: str, folder: Path) -> dict[str, float]:
     process.returncode = 0
     found = json.loads(out.decode().strip().splitlines()[-1])
     found["peak_rss_mb"] = usage.ru_maxrss / 1024
+    found["cpu_s"] = usage.ru_utime + usage.ru_stime  # the whole process: start, imports and reading
     return found
 
 
@@ -196,6 +200,57 @@ def follow(seconds: float) -> dict[str, float]:
         return {"core_percent": float(share), "polls": int(polls), "new_points": int(points), "series_points": int(total)}
 
 
+def follow_tui(seconds: float) -> dict[str, float]:
+    """The TUI's share of a core, its Monitor open on an RVC folder a writer logs to 20 steps a second."""
+    import shutil
+
+    import psutil
+
+    voxtop = ROOT / ".venv" / "bin" / "voxtop"
+    if shutil.which("tmux") is None or not voxtop.exists():
+        raise RuntimeError("needs tmux and the .venv voxtop script")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "runs" / "live"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+        (folder / "G_0.pth").write_bytes(b"")
+        target = folder / f"events.out.tfevents.{int(time.time())}.live.1.0"
+        writer = subprocess.Popen([sys.executable, "-c", WRITER % str(ROOT), str(target), str(seconds + 40)])
+        session = f"voxtop-tb-follow-{os.getpid()}"
+        try:
+            subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session,
+                            f"cd {tmp} && exec {voxtop} --runs {tmp}/runs --datasets {tmp}"], check=True)
+
+            def screen() -> str:
+                return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                      text=True).stdout
+
+            deadline = time.time() + 30
+            while "live" not in screen():
+                if time.time() > deadline:
+                    raise TimeoutError("the Runs screen did not list the run")
+                time.sleep(0.1)
+            subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+            while "live ·" not in screen():
+                if time.time() > deadline:
+                    raise TimeoutError("the Monitor did not open")
+                time.sleep(0.1)
+            time.sleep(3)  # the first full read settles
+            pane = subprocess.run(["tmux", "display-message", "-p", "-t", session, "#{pane_pid}"],
+                                  capture_output=True, text=True).stdout.strip()
+            tui = psutil.Process(int(pane))
+            before, began = tui.cpu_times(), time.monotonic()
+            time.sleep(seconds)
+            after, elapsed = tui.cpu_times(), time.monotonic() - began
+            shown = screen()
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+            writer.kill()
+            writer.wait()
+    used = (after.user - before.user) + (after.system - before.system)
+    return {"core_percent": used / elapsed * 100, "seconds": elapsed, "screen": shown}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scalars", type=int, default=1_000_000)
@@ -203,6 +258,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "voxtop-bench-tb")
     parser.add_argument("--skip-slow", action="store_true", help="voxtop only (no EventAccumulator, no tbparse)")
     parser.add_argument("--follow-s", type=float, default=30.0)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the three readers, interleaved")
     args = parser.parse_args()
     folder = args.data / "logs" / "bench"
     began = time.perf_counter()
@@ -211,19 +267,27 @@ def main() -> int:
     (folder / "G_0.pth").write_bytes(b"")  # an RVC folder
     print(f"event file: {path} ({path.stat().st_size / 2**20:.0f} MB), ready in {time.perf_counter() - began:.0f} s")
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average, {os.cpu_count()} cores)")
-    results = {}
-    for name in (["voxtop"] if args.skip_slow else ["voxtop", "EventAccumulator", "tbparse"]):
-        results[name] = measure(name, folder)
-        print(f"{name:18} {results[name]['seconds']:8.2f} s  {results[name]['peak_rss_mb']:7.0f} MB  "
-              f"{results[name]['count']} scalars", flush=True)
-    base = results["voxtop"]["seconds"]
-    for name, found in results.items():
+    results: dict[str, list[dict[str, float]]] = {}
+    names = ["voxtop"] if args.skip_slow else ["voxtop", "EventAccumulator", "tbparse"]
+    for _ in range(args.repeat):  # interleaved, so a change of load falls on all of them
+        for name in names:
+            found = measure(name, folder)
+            results.setdefault(name, []).append(found)
+            print(f"{name:18} {found['seconds']:8.2f} s wall  {found['cpu_s']:8.2f} s CPU  "
+                  f"{found['peak_rss_mb']:7.0f} MB  {found['count']} scalars", flush=True)
+    median = {name: {key: statistics.median(run[key] for run in runs) for key in ("seconds", "cpu_s")}
+              for name, runs in results.items()}
+    for name, found in median.items():
         if name != "voxtop":
-            print(f"voxtop is {found['seconds'] / base:.0f}x faster than {name}")
+            print(f"voxtop is {found['seconds'] / median['voxtop']['seconds']:.0f}x faster than {name} in wall time, "
+                  f"{found['cpu_s'] / median['voxtop']['cpu_s']:.0f}x in CPU time (medians)")
     if args.follow_s > 0:
         live = follow(args.follow_s)
-        print(f"following a live run: {live['core_percent']:.2f}% of a core over {args.follow_s:.0f} s "
-              f"({live['polls']} polls, {live['new_points']} new points)")
+        print(f"following a live run (the reader, polled every second): {live['core_percent']:.2f}% of a core "
+              f"over {args.follow_s:.0f} s ({live['polls']} polls, {live['new_points']} new points)")
+        shown = follow_tui(args.follow_s)
+        print(f"following a live run (voxtop's TUI, its Monitor open): {shown['core_percent']:.2f}% of a core "
+              f"over {shown['seconds']:.0f} s")
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return 0
 

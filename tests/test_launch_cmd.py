@@ -42,3 +42,43 @@ def test_launch_quit_reattach_and_stop(tmux: Tmux, tmp_path: Path) -> None:  # n
     status = run.read_status()
     assert status["state"] == "stopped" and status["exit_code"] == 0
     assert any(p.read_text() == "saved on Ctrl-C" for p in logdir.glob("checkpoint_*.pth"))
+
+
+def test_launched_run_in_the_tui_quit_reopen_and_stop(tmux: Tmux, tmp_path: Path) -> None:  # noqa: F811
+    """The same through the TUI: listed running, quit, open voxtop again, its Monitor's s key stops it."""
+    import subprocess
+
+    runs, logdir = tmp_path / "runs", tmp_path / "logs"
+    launched = subprocess.run([str(VOXTOP), "--runs", str(runs), "launch", "--name", "fake", "--logdir", str(logdir),
+                               "--", sys.executable, str(FAKE), str(logdir), "--step-s", "0.1"],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert launched.returncode == 0, launched.stderr
+    [folder] = list(runs.iterdir())
+    run = RunDir(folder)
+    tui = f"cd {ROOT} && exec {VOXTOP} --runs {runs} --datasets {tmp_path}"
+    try:
+        tmux.start(tui, width=120, height=32)
+        tmux.wait_for(lambda s: folder.name in s and "running" in s)
+        tmux.keys("q")
+        deadline = time.monotonic() + 10
+        while tmux.alive():
+            assert time.monotonic() < deadline, "voxtop did not quit on q"
+            time.sleep(0.1)
+        assert run.effective_state() == "running"  # quitting voxtop never stops the run
+
+        tmux.start(tui, width=120, height=32)  # come back
+        tmux.wait_for(lambda s: folder.name in s and "running" in s)
+        tmux.keys("Enter")
+        tmux.wait_for(lambda s: "RUNNING" in s and "saved checkpoint_" in s, timeout_s=30)  # its Monitor and log
+        tmux.keys("s")
+        tmux.wait_for(lambda s: "Stop" in s and folder.name in s)
+        tmux.keys("y")
+        tmux.wait_for(lambda s: "interrupted at step" in s, timeout_s=30)
+        deadline = time.monotonic() + 30
+        while (run.read_status() or {}).get("state") != "stopped":
+            assert time.monotonic() < deadline, run.read_status()
+            time.sleep(0.2)
+        assert run.read_status()["exit_code"] == 0
+    finally:
+        if run.is_locked():
+            stop(run, kill=True)

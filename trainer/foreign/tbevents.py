@@ -35,7 +35,7 @@ BLOCK_BYTES = 16 * 2**20
 #: Records framed one by one before the reader predicts the pattern of their lengths.
 SEQUENTIAL_RECORDS = 32
 #: Most records predicted at once (each prediction is checked before it is taken).
-PREDICT_RECORDS = 65536
+PREDICT_RECORDS = 16384
 _MASK_DELTA = 0xA282EAD8
 EVENT_FILE_MARK = "tfevents"
 
@@ -178,14 +178,14 @@ class EventFileReader:
                 if length > SHORT_BYTES:
                     continue
                 covered[rows] = True
-                matrix = np.lib.stride_tricks.as_strided(view[int(starts[rows[0]]):], shape=(len(rows), length + 16),
-                                                         strides=(period_bytes, 1), writeable=False)
-                header_ok = np.ascontiguousarray(matrix[:, 8:12]).view("<u4").ravel() \
+                at = int(starts[rows[0]])
+                matrix = _strided(np, data, at, (len(rows), length + 16), (period_bytes, 1))
+                header_ok = _strided(np, data, at + 8, (len(rows),), (period_bytes,), "<u4") \
                     == masked_crc32c(struct.pack("<Q", length))
+                stored = _strided(np, data, at + HEADER_BYTES + length, (len(rows),), (period_bytes,), "<u4")
                 if not header_ok.all():
                     bad += int((~header_ok).sum())
-                    matrix, rows = matrix[header_ok], rows[header_ok]
-                stored = np.ascontiguousarray(matrix[:, HEADER_BYTES + length:]).view("<u4").ravel()
+                    matrix, rows, stored = matrix[header_ok], rows[header_ok], stored[header_ok]
                 rest, failed = _check_and_decode(np, matrix[:, HEADER_BYTES:HEADER_BYTES + length], stored, length,
                                                  rows, collected)
                 leftover.append(rest)
@@ -460,9 +460,8 @@ def _predict(np: Any, view: Any, size: int, position: int, recent: list[int]) ->
     offsets = position + np.concatenate(([0], np.cumsum(record_bytes)[:-1]))
     taken = cycles * period
     for phase in range(period):
-        stored = np.ascontiguousarray(np.lib.stride_tricks.as_strided(
-            view[int(offsets[phase]):], shape=(cycles, 8), strides=(period_bytes, 1), writeable=False))
-        wrong = np.flatnonzero(stored.view("<u8").ravel() != pattern[phase])
+        stored = _strided(np, view, int(offsets[phase]), (cycles,), (period_bytes,), "<u8")
+        wrong = np.flatnonzero(stored != pattern[phase])
         if len(wrong):
             taken = min(taken, int(wrong[0]) * period + phase)
     if taken == 0:
@@ -497,6 +496,13 @@ def _crc_of_zeros(count: int) -> int:
     import google_crc32c
 
     return google_crc32c.value(bytes(count))
+
+
+def _strided(np: Any, data: Any, offset: int, shape: tuple[int, ...], strides: tuple[int, ...],
+             dtype: str = "u1") -> Any:
+    """A read-only view of `data` (bytes or a uint8 array): items of `dtype` from `offset`, `strides` apart
+    (unaligned items are fine for numpy); no copy."""
+    return np.ndarray(shape=shape, dtype=np.dtype(dtype), buffer=data, offset=offset, strides=strides)
 
 
 def _windows(np: Any, view: Any, at: Any, width: int) -> Any:
