@@ -153,7 +153,7 @@ def test_rotation_rules_never_delete_newest_or_best() -> None:
 
 def test_crash_ends_as_failed_with_the_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
-    junk.write_bytes(b"this is not a checkpoint")
+    junk.write_bytes(b"PK\x03\x04 this is not a checkpoint")  # a zip's first bytes: past the check made before the run
     runs = tmp_path / "runs"
     result = voxtop("train", str(tiny_config(tmp_path, train={"pretrained": str(junk)})), runs=runs)
     assert result.returncode == 1

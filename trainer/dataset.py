@@ -123,8 +123,9 @@ def _read_metadata(folder: Path, language: Language, problems: list[Problem]) ->
                                 "(expected lines like `id|text`)", code="no_metadata"))
         return []
     except OSError as exc:
-        reason = regular_file_problem(folder / METADATA) or exc.strerror or str(exc)
-        problems.append(Problem(METADATA, None, f"cannot be read: {reason}", code="unreadable_metadata"))
+        reason = regular_file_problem(folder / METADATA) or f"cannot be read: {exc.strerror or exc}"
+        problems.append(Problem(METADATA, None, reason if reason.startswith("cannot") else f"cannot be read: {reason}",
+                                code="unreadable_metadata"))
         return []
     clips: list[Clip] = []
     first_line_of: dict[str, int] = {}
