@@ -326,6 +326,7 @@ def holder(run: RunDir, state: str = "running") -> subprocess.Popen[str]:
             "run = RunDir(sys.argv[1]); run.acquire_lock()\n"
             f"run.write_status(state={state!r}, pid=os.getpid(), pgid=os.getpgid(0), step=5, total_steps=100,\n"
             "                 pid_start=process_start_ticks(os.getpid()), host=socket.gethostname())\n"
+            "run.start_heartbeat()\n"
             "print('ready', flush=True)\n"
             "time.sleep(600)\n")
     process = subprocess.Popen([sys.executable, "-c", code, str(run.path)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -392,6 +393,7 @@ def test_the_heartbeat_thread_beats_while_the_trainer_is_busy(tmp_path: Path) ->
     run = run_with_metrics(tmp_path / "runs", ODD_LINES[:1], name="beat")
     first = run.write_status(state="running")["updated_at"]
     stop = run.start_heartbeat(0.05)
+    assert run.read_status()["heartbeat_s"] == 0.05  # what watchers judge its age against
     try:
         wait_for(lambda: run.read_status()["updated_at"] > first + 0.1, timeout=10)
     finally:

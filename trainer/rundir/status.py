@@ -3,7 +3,7 @@
 Whether a run's trainer is alive is judged here and only here (`effective_state`), for `voxtop runs`,
 `voxtop watch`, the Runs screen and the Monitor alike: an active run is `stale` (shown as "not
 responding") when no trainer holds its lock, when its heartbeat (`updated_at`, refreshed every
-HEARTBEAT_S by a thread of the trainer) is far older than that, or when the process status.json
+`heartbeat_s` = HEARTBEAT_S by a thread of the trainer) is far older than that, or when the process status.json
 names is another one than the trainer it recorded (a pid reused: its start time differs).
 """
 
@@ -89,6 +89,16 @@ def heartbeat_age_s(status: dict[str, Any], now: float | None = None) -> float:
     return math.inf if age < -FUTURE_SKEW_S else max(0.0, age)
 
 
+def heartbeat_limit_s(status: dict[str, Any]) -> float:
+    """How old the heartbeat of a live trainer may get before it counts as not responding: twelve of
+    the intervals it said it beats at (`heartbeat_s`), at least STALE_AFTER_S; infinite for a trainer
+    that does not say (an older voxtop's beat only between steps, so its age proves nothing)."""
+    interval = status.get("heartbeat_s")
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        return math.inf
+    return max(STALE_AFTER_S, 12.0 * float(interval))
+
+
 def describe_age(seconds: float) -> str:
     """`45 s`, `3 min`, `2 h 5 min`, `never`: how long ago, for people."""
     if not math.isfinite(seconds):
@@ -134,6 +144,7 @@ class RunStatus:
         trainer is stopped (SIGSTOP), frozen or gone, never that it is busy.
         """
         stop = threading.Event()
+        self.write_status(heartbeat_s=interval_s)  # watchers judge the heartbeat only of a trainer that says it beats
 
         def beat() -> None:
             while not stop.wait(interval_s):
@@ -181,8 +192,8 @@ class RunStatus:
 
         On this host: no trainer holds the lock (a `starting` run is given STARTING_GRACE_S while
         a process it names lives and is the one recorded; one that names none was never started
-        or died before saying so), or one does but its heartbeat is far
-        older than HEARTBEAT_S (stopped with SIGSTOP, frozen). For a run written from another host
+        or died before saying so), or one does but its heartbeat is far older than the interval it
+        says it beats at (`heartbeat_limit_s`: stopped with SIGSTOP, frozen). For a run written from another host
         (shared disk) an old heartbeat alone tells.
         """
         status = status if status is not None else self.read_status()
@@ -194,7 +205,7 @@ class RunStatus:
         age = heartbeat_age_s(status, now)
         if status.get("host") == socket.gethostname():
             if self.is_locked():
-                return "stale" if age > STALE_AFTER_S else state
+                return "stale" if age > heartbeat_limit_s(status) else state
             if state == "starting" and age < STARTING_GRACE_S and recorded_process_alive(status):
                 return state
             return "stale"
