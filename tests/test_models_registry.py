@@ -53,3 +53,13 @@ def test_full_presets_are_the_papers_sizes() -> None:
     assert text2mel.audio_enc.layers[0].out_channels == 256
     model = ssrn.build(40)
     assert model.layers[0].out_channels == 512 and model.layers[-1].out_channels == 513
+
+
+def test_each_model_has_its_own_parameters() -> None:
+    """What the Parameters form hides for a model: only keys that exist, only models that exist."""
+    keys = {info.key for info in cfg.schema()}
+    assert set(cfg.MODEL_ONLY) <= keys
+    assert all(set(models) <= set(MODELS) for models in cfg.MODEL_ONLY.values())
+    assert not cfg.applies_to("model.frames_per_step", "dctts") and cfg.applies_to("model.frames_per_step", "tacotron2")
+    assert cfg.applies_to("model.network", "dctts") and not cfg.applies_to("model.network", "tacotron2")
+    assert cfg.applies_to("train.epochs", "dctts") and cfg.applies_to("train.guided_attention_weight", "dctts")

@@ -158,6 +158,7 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
         self.no_gpu_reason: str | None = None
         """Why no GPU was found (None: there is one, or not looked yet); said above the estimates."""
         self._switched_to_tiny = False
+        self._shown_model: str | None = None  # the model whose own parameters the form shows
         self._clean: dict[str, Any] = {}
         """The form's values when it was opened or last saved: escape asks before losing edits."""
 
@@ -202,7 +203,7 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
                     yield Static("", id="name-error", classes="error -empty", markup=False)
                 for key in MAIN_KEYS:
                     yield FieldRow(self.by_key[key], self.initial[key])
-                yield Collapsible(title=f"Advanced ({len(self.infos) - len(MAIN_KEYS)} more)",
+                yield Collapsible(title=self._advanced_title(str(self.initial.get("model.name", ""))),
                                   collapsed=True, id="advanced")
             with Vertical(id="side"):
                 yield Static("", id="estimates", markup=False)
@@ -307,6 +308,8 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
         for row in rows:
             row.editor.disabled = self.resume_run is not None and not resume_settable(row.info.key)
         self._show_errors(self.errors)
+        self._shown_model = None
+        self._show_model_fields(str(self.raw_values().get("model.name", "")))
 
     def validate(self) -> config_mod.Config | None:
         """Check every field (schema messages), the paths and cross-field rules; show the errors."""
@@ -361,7 +364,22 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
             (f"{len(lines)} problem(s):\n" + "\n".join(lines)) if lines else "no problems")
         self.name_error = name_error
 
+    def _advanced_title(self, model: str) -> str:
+        """`Advanced (N more)`, counting the parameters of the chosen model only."""
+        count = sum(1 for info in self.infos if info.key not in MAIN_KEYS and config_mod.applies_to(info.key, model))
+        return f"Advanced ({count} more)"
+
+    def _show_model_fields(self, model: str) -> None:
+        """Show only the parameters that mean something to the chosen model (`trainer.config.MODEL_ONLY`)."""
+        if model == self._shown_model:
+            return
+        self._shown_model = model
+        for row in self.query(FieldRow):
+            row.display = config_mod.applies_to(row.info.key, model)
+        self.query_one("#advanced", Collapsible).title = self._advanced_title(model)
+
     def _after_validation(self, values: dict[str, Any]) -> None:
+        self._show_model_fields(str(values.get("model.name", "")))
         self._update_command(values)
         dataset = str(values.get("data.dataset", ""))
         if self.config is not None and dataset != self._scanned:
@@ -627,8 +645,18 @@ class ParamsScreen(ReportsWorkerFailures, Screen[None]):
     def _start(self, run: RunDir | None, config: config_mod.Config | None, checkpoint: Path | None,
                resume_settings: list[str], name: str) -> None:
         """Prepare (new run `name`) or change the resumed run's settings, then start the trainer."""
+        from trainer.launch import PAIRED_NETWORKS, prepare_runs
+
         launcher = self.app.launcher
         try:
+            if run is None and config is not None and config.model.name in PAIRED_NETWORKS and not config.model.network:
+                runs = prepare_runs(self.app.runs_root, config, name)  # a DC-TTS voice: one run per network
+                for each in runs:
+                    launcher.start(each, None)
+                self.post_message(ActionDone(f"started {len(runs)} linked runs: {', '.join(r.name for r in runs)} "
+                                             "(w in the Monitor switches between them)"))
+                self.post_message(RunLaunched(runs[0]))
+                return
             if run is None:
                 run = launcher.prepare(self.app.runs_root, config, name)
             elif resume_settings:
