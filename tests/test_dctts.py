@@ -155,3 +155,22 @@ def test_voxtop_train_of_a_dctts_config_starts_the_pair(tmp_path: Path) -> None:
 
     prepared = voxtop("prepare", str(config), "--name", "later", runs=runs)
     assert prepared.returncode == 0 and len(prepared.stdout.split()) == 2
+
+
+def test_frame_by_frame_inference_is_the_network_itself() -> None:
+    """The streamed rendering equals a whole-sequence forward over its own frames and attention."""
+    import torch.nn.functional as F
+
+    from trainer.models.dctts.infer import incremental_decode
+    from trainer.models.dctts.modules import PRESETS, Text2Mel
+
+    torch.manual_seed(1)
+    model = Text2Mel(40, 80, PRESETS["tiny"], 0.0).eval()
+    tokens = torch.randint(1, 40, (25,)).tolist()
+    with torch.no_grad():
+        decoded = incremental_decode(model, tokens, torch.device("cpu"), 50, end_at=24, rest_steps=2)
+        frames = torch.from_numpy(decoded.coarse)[None]
+        keys, values = model.text_enc(torch.tensor([tokens]))
+        queries = model.audio_enc(F.pad(frames[:, :, :-1], (1, 0)))
+        logits = model.decode(values, queries, torch.from_numpy(decoded.alignment)[None])
+    assert torch.allclose(torch.sigmoid(logits), frames, atol=1e-5)
