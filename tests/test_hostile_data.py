@@ -462,6 +462,21 @@ def test_a_disk_filling_mid_run_says_disk_full_and_how_to_resume(tmp_path: Path)
         assert not run.checkpoints()
 
 
+def test_torchs_short_write_is_read_as_the_full_disk_it_is(tmp_path: Path) -> None:
+    import errno
+
+    from trainer.checkpoints import as_write_error
+
+    torch_says = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1152 vs 1050")
+    with tmpfs(tmp_path / "full", "256k") as full:
+        fill(full)
+        mapped = as_write_error(torch_says, full / "step-00000004.pt")
+        assert isinstance(mapped, OSError) and mapped.errno == errno.ENOSPC
+        assert mapped.filename == str(full / "step-00000004.pt")
+    other = RuntimeError("shape mismatch")
+    assert as_write_error(other, tmp_path / "x.pt") is other  # only the short write is a disk fault
+
+
 def test_an_unreadable_run_is_listed_and_hides_no_other(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     hidden = run_with_metrics(runs, ODD_LINES[:2], name="locked")
@@ -598,6 +613,8 @@ def test_a_set_error_names_the_set_not_a_line_of_the_config(tmp_path: Path) -> N
     assert "--set train.epochs=-5: train.epochs:" in result.stderr, result.stderr
     assert "--set train.bogus=1: train.bogus: unknown key" in result.stderr
     assert f"{config}:" not in result.stderr  # tiny.toml sets train.epochs, but the --set is what is wrong
+    crossed = voxtop("prepare", str(config), "--set", "data.win=4096", runs=tmp_path / "r", timeout=120)
+    assert "--set data.win=4096: data.win: 4096 is larger than data.n_fft" in crossed.stderr, crossed.stderr
 
 
 @pytest.fixture(scope="module")

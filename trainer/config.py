@@ -425,7 +425,8 @@ def from_dict(raw: dict[str, Any], *, source: str | None = None, text: str | Non
     config = Config(**{s: SECTIONS[s](**kw) for s, kw in kwargs.items()})
     problems = cross_check(config)
     if problems:
-        raise ConfigError([Problem(p.key, p.message, source, p.line) for p in problems])
+        raise ConfigError([Problem(p.key, p.message, f"--set {set_by[p.key]}", None) if p.key in set_by
+                           else Problem(p.key, p.message, source, p.line) for p in problems])
     return config
 
 
