@@ -52,8 +52,8 @@ async def test_marked_runs_overlay_with_their_markers_verdicts_and_recommended_c
         drawn = str(chart.render())
         assert "•" in drawn and "+" in drawn  # told apart without colour
         text = legend(screen)
-        assert ("•• demo_20231114_221320 · not responding · step 400 · verdict: improving · recommended: "
-                "step 400 (lowest val loss)") in text  # its heartbeat is from 2023
+        assert ("•• demo_20231114_221320 · running · step 400 · verdict: improving · recommended: "
+                "step 400 (lowest val loss)") in text  # it holds the lock and says no heartbeat interval
         assert ("++ curve_20231114_221320 · finished · step 3000 · verdict: overtraining since step 1100 · "
                 "recommended: step 1000") in text
         await pilot.press("left")
