@@ -29,6 +29,7 @@ from tui.messages import ActionDone, ActionFailed, CheckpointsChanged, GpuSample
 from tui.screens.monitor_data import (DEFAULT_CHARTS, DEFAULT_SMOOTHING, ChartSettings, MonitorModel, MonitorView,
                                       progress_text, smoothing_step, title_text)
 from tui.widgets.chart_keys import CHART_BINDINGS, ChartKeys
+from tui.widgets.chart_readout import ChartReadout
 from tui.widgets.chart_model import LABEL_ROOM, ChartWindow
 from tui.widgets.checkpoint_table import CheckpointTable
 from tui.widgets.gpu_panel import GpuPanel
@@ -64,9 +65,6 @@ class ProgressLine(Widget):
 class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
     """Follows one run; redraws only when `MonitorModel.update` reports new data."""
 
-    DEFAULT_CSS = """
-    #mon-cursor { height: auto; max-height: 3; padding: 0 1; }
-    """
     BINDINGS = [
         *CHART_BINDINGS,
         Binding("slash", "pick_metrics", "Metrics", show=False),
@@ -120,7 +118,7 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
             yield Heatmap(id="picture", classes="panel")
             yield LineChart("attention score", id="attention", classes="panel")
             yield CheckpointTable(id="checkpoints")
-        yield Static("", id="mon-cursor", markup=False)
+        yield ChartReadout(id="mon-cursor")
         with Horizontal(id="mon-bottom"):
             yield LogTail(id="log")
             with Vertical(id="mon-side"):
@@ -262,12 +260,10 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         """The cursor readout under the charts (hidden without a cursor), and the metrics now shown."""
         if self.chart_metrics is None and chart_metrics is not None:
             self.chart_metrics = chart_metrics
-        readout = self.query_one("#mon-cursor", Static)
         text = cursor_text
         if text and self.chart_window.describe() != "x: step · following":
             text += f" · {self.chart_window.describe()}"
-        readout.display = bool(text)
-        self._set_text("#mon-cursor", text)
+        self.query_one("#mon-cursor", ChartReadout).text = text
 
     # --- charts ------------------------------------------------------------------------
 
