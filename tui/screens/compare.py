@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -34,6 +33,7 @@ from tui.widgets.chart_model import (DENSE_KINDS, LABEL_ROOM, ChartSpec, ChartWi
                                      build_chart, legend_marker, metric_kind, plot_series, x_label)
 from tui.widgets.line_chart import ChartLine, LineChart, value_label
 from tui.workers import ReportsWorkerFailures
+from tui.plain import plain
 
 #: One marker per run, in the order the runs were marked: the chart reads without colour.
 RUN_MARKERS = ("•", "+", "x", "*", "o", "#", "%", "@")
@@ -248,7 +248,7 @@ class CompareScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
 
     def compose(self) -> ComposeResult:
         names = ", ".join(run.name for run in self.compared)
-        yield Static(Text(f"voxtop · compare · {names}"), id="compare-title", classes="title")
+        yield Static(plain(f"voxtop · compare · {names}"), id="compare-title", classes="title")
         yield LineChart(self.metric, "reading…", id="compare-chart")
         yield Static("", id="compare-legend", markup=False)
         yield Footer()
@@ -283,7 +283,7 @@ class CompareScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         if view.reading:
             lines.append("reading: " + ", ".join(view.reading))
         lines.append(f"/ metric · ←→ cursor · + - zoom · < > pan · f follow · x axis · l log · {self.chart_window.describe()}")
-        self.query_one("#compare-legend", Static).update(Text("\n".join(lines)))
+        self.query_one("#compare-legend", Static).update(plain("\n".join(lines), keep_newlines=True))
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.refresh_view)

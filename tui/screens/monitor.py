@@ -38,9 +38,9 @@ from tui.widgets.heatmap import Heatmap
 from tui.widgets.line_chart import LineChart
 from tui.widgets.log_tail import LogTail
 from tui.workers import ReportsWorkerFailures
+from tui.plain import plain, visible
 
 NARROW_COLUMNS = 100  # below this terminal width the Monitor's two columns share the width equally
-from tui.plain import visible
 HOST_ONLY_REFRESH_S = 5.0  # with no GPU to show, the host figures need no faster refresh
 
 
@@ -230,7 +230,7 @@ class MonitorScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
                 or (view.picture_title, view.picture_normalise) != (previous.picture_title, previous.picture_normalise)):
             picture = self.query_one("#picture", Heatmap)
             picture.show(view.picture, view.picture_normalise, "waiting for the first checkpoint")
-            picture.border_title = view.picture_title
+            picture.border_title = plain(view.picture_title)
         self._show_health()
         live = view.state in ACTIVE_STATES
         if previous is None or (view.checkpoints, view.checkpoint_tags, view.checkpoint_records,

@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from tui.series import nice_ticks
 from tui.widgets.chart_canvas import PALETTE, Axis, Picture, Stroke, draw
+from tui.plain import plain
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class LineChart(Widget):
         self._version = 0
 
     def on_mount(self) -> None:
-        self.border_title = f"{self.title}: {self.empty_text}"
+        self.border_title = plain(f"{self.title}: {self.empty_text}")  # metric names come from disk: never markup
 
     def show(self, lines: list[ChartLine], y_limits: tuple[float, float] | None, title: str,
              vlines: list[float] | None = None, *, x_limits: tuple[float, float] | None = None,
@@ -133,7 +134,7 @@ class LineChart(Widget):
         self.lines = [line for line in lines if len(line.steps)]
         self.y_limits, self.title, self.vlines = y_limits, title, list(vlines or [])
         self.x_limits, self.x_ticks, self.y_ticks, self.cursor = x_limits, x_ticks, y_ticks, cursor
-        self.border_title = title if self.lines else f"{title}: {self.empty_text}"
+        self.border_title = plain(title if self.lines else f"{title}: {self.empty_text}")
         self._version += 1
         self.refresh()
 
