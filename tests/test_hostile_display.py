@@ -154,3 +154,31 @@ def test_an_escape_in_a_run_name_leaves_the_pane_title_alone(tmux: Tmux, tmp_pat
     while tmux.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not tmux.alive()
+
+
+@sync
+async def test_a_metric_named_like_markup_is_picked_and_charted_as_text(tmp_path: Path) -> None:
+    from tui.app import create_app
+    from tui.screens.monitor import MonitorScreen
+
+    runs = tmp_path / "runs"
+    fake = typical_run(runs)
+    for step in (410, 420):
+        fake.record("train", step, epoch=0, loss=0.4, **{"[/]odd": 1.0 + step, f"esc{CLEAR}": 2.0})
+    app = create_app(tmp_path / "datasets", runs, launcher=FakeLauncher(), gpu_sampler=FakeSampler, refresh_s=0.2)
+    async with app.run_test(size=(140, 44)) as pilot:
+        app.open_monitor(fake.run)
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view is not None)
+        screen = app.screen
+        screen.query_one("#attention").focus()
+        await pilot.press("slash")
+        picker = await wait_for(pilot, lambda: type(app.screen).__name__ == "MetricPicker" and app.screen)
+        assert "train/[/]odd" in picker.visible_names()
+        await pilot.press(*"odd")
+        await wait_for(pilot, lambda: picker.visible_names() == ["train/[/]odd"])
+        await pilot.press("down", "space", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        chart = screen.query_one("#attention")
+        await wait_for(pilot, lambda: "[/]odd" in chart.border_title.replace("\\", ""))
+        assert app.is_running
+    fake.release()
