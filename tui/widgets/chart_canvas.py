@@ -15,6 +15,7 @@ from rich.text import Text
 
 #: The bit of each braille dot, by dot row (0 at the top) and dot column.
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
+_BRAILLE = np.array([chr(0x2800 + bits) for bits in range(256)], dtype="<U1")
 VLINE = "│"
 CURSOR = "┆"
 #: Colours of the lines in drawing order (a second cue: every line also has its own marker).
@@ -85,9 +86,9 @@ def draw(strokes: Sequence[Stroke], x_axis: Axis, y_axis: Axis, width: int, heig
         return Picture(Text(""))
     dots = np.zeros((plot_height * 4, plot_width * 2), dtype=bool)
     dot_owner = np.full((plot_height, plot_width), -1, dtype=np.int64)
-    chars = np.full((plot_height, plot_width), "", dtype=object)
+    chars = np.full((plot_height, plot_width), "", dtype="<U1")
     char_owner = np.full((plot_height, plot_width), -1, dtype=np.int64)
-    under = np.full((plot_height, plot_width), "", dtype=object)
+    under = np.full((plot_height, plot_width), "", dtype="<U1")
     under_owner = np.full((plot_height, plot_width), -1, dtype=np.int64)
     for index, stroke in enumerate(strokes):
         x, y = np.asarray(stroke.x, dtype=np.float64), np.asarray(stroke.y, dtype=np.float64)
@@ -105,67 +106,56 @@ def draw(strokes: Sequence[Stroke], x_axis: Axis, y_axis: Axis, width: int, heig
             dots[py, px] = True
             dot_owner[py // 4, px // 2] = index
         elif stroke.under:
-            under[py, px] = stroke.marker
+            under[py, px] = stroke.marker[:1]
             under_owner[py, px] = index
         else:
-            chars[py, px] = stroke.marker
+            chars[py, px] = stroke.marker[:1]
             char_owner[py, px] = index
     bits = np.zeros((plot_height, plot_width), dtype=np.int64)
     for dot_row in range(4):
         for dot_column in range(2):
             bits |= dots[dot_row::4, dot_column::2].astype(np.int64) * int(_DOT_BITS[dot_row, dot_column])
-    special: dict[int, str] = {}
+    # layers, lowest first: raw points under lines, vertical marks, braille lines, marker characters
+    grid = np.full((plot_height, plot_width), " ", dtype="<U1")
+    owners = np.full((plot_height, plot_width), -1, dtype=np.int64)
+    placed = under != ""
+    grid[placed], owners[placed] = under[placed], under_owner[placed]
     for value, mark in [*((v, VLINE) for v in vlines), *(((cursor, CURSOR),) if cursor is not None else ())]:
         column = int(round(float(_scaled(np.array([value]), x_axis.low, x_axis.high, plot_width, False)[0])))
         if 0 <= column < plot_width and x_axis.low <= value <= x_axis.high:
-            special[column] = mark
+            grid[:, column], owners[:, column] = mark, -2
+    placed = bits > 0
+    grid[placed], owners[placed] = _BRAILLE[bits[placed]], dot_owner[placed]
+    placed = chars != ""
+    grid[placed], owners[placed] = chars[placed], char_owner[placed]
     tick_rows: dict[int, str] = {}
     for tick, label in zip(y_axis.ticks, y_axis.labels):
         row = int(round(float(_scaled(np.array([tick]), y_axis.low, y_axis.high, plot_height, True)[0])))
         if 0 <= row < plot_height and row not in tick_rows:
             tick_rows[row] = label
     text, rows = Text(no_wrap=True, overflow="crop"), []
-    for row in range(plot_height):
+    for row, (cells, row_owners) in enumerate(zip(grid.tolist(), owners)):
         label = tick_rows.get(row)
         prefix = f"{label:>{label_width - 1}}┤" if label is not None else " " * (label_width - 1) + "│"
-        cells, owners = [], []
-        for column in range(plot_width):
-            if chars[row, column]:
-                cells.append(chars[row, column])
-                owners.append(int(char_owner[row, column]))
-            elif bits[row, column]:
-                cells.append(chr(0x2800 + int(bits[row, column])))
-                owners.append(int(dot_owner[row, column]))
-            elif column in special:
-                cells.append(special[column])
-                owners.append(-2)
-            elif under[row, column]:
-                cells.append(under[row, column])
-                owners.append(int(under_owner[row, column]))
-            else:
-                cells.append(" ")
-                owners.append(-1)
         line = prefix + "".join(cells)
         rows.append(line)
         start = len(text)
         text.append(line + "\n")
-        _style_runs(text, start + len(prefix), owners, strokes)
+        _style_runs(text, start + len(prefix), row_owners, strokes)
     axis_row = _x_labels(x_axis, label_width, plot_width)
     rows.append(axis_row)
     text.append(axis_row)
     return Picture(text, label_width, plot_width, rows)
 
 
-def _style_runs(text: Text, start: int, owners: list[int], strokes: Sequence[Stroke]) -> None:
-    """Colour each run of cells drawn by one stroke with its style."""
-    run_start = 0
-    for position in range(1, len(owners) + 1):
-        if position == len(owners) or owners[position] != owners[run_start]:
-            owner = owners[run_start]
-            style = "dim" if owner == -2 else (strokes[owner].style if owner >= 0 else "")
-            if style:
-                text.stylize(style, start + run_start, start + position)
-            run_start = position
+def _style_runs(text: Text, start: int, owners: np.ndarray, strokes: Sequence[Stroke]) -> None:
+    """Colour each run of cells drawn by one stroke with its style (vertical marks dim)."""
+    edges = np.flatnonzero(np.diff(owners)) + 1
+    for begin, end in zip([0, *edges.tolist()], [*edges.tolist(), len(owners)]):
+        owner = int(owners[begin])
+        style = "dim" if owner == -2 else (strokes[owner].style if owner >= 0 else "")
+        if style:
+            text.stylize(style, start + begin, start + end)
 
 
 def _x_labels(x_axis: Axis, left: int, plot_width: int) -> str:
