@@ -444,5 +444,6 @@ def list_datasets(root: str | Path) -> list[Path]:
 
 def format_duration(seconds: float) -> str:
     """h:mm:ss, the way voice tools show dataset size."""
-    total = int(round(seconds))
-    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+    from trainer.rundir.names import hms
+
+    return hms(seconds)

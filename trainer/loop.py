@@ -676,7 +676,7 @@ class Trainer:
 
 
 def format_eta(seconds: float) -> str:
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    """train.log's ETA: h:mm:ss, or `?` (`trainer.rundir.names.hms`, which the Monitor reads back)."""
+    from trainer.rundir.names import hms
+
+    return hms(seconds)

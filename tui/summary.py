@@ -15,6 +15,7 @@ from typing import Any
 
 from trainer.rundir import RunDir, finite, list_runs
 from trainer.rundir.queries import RunSummary, newest_records, run_summary, tail_records
+from trainer.rundir.names import hms
 
 __all__ = ["CHECKPOINT_BYTES", "PresetReference", "RunSummary", "RunsIndex", "estimate", "format_bytes", "format_eta",
            "preset_reference"]
@@ -156,11 +157,8 @@ def format_bytes(count: float) -> str:
 
 
 def format_eta(seconds: float | None) -> str:
-    """h:mm:ss, or '?' when unknown."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    total = int(round(seconds))
-    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+    """h:mm:ss, or '?' when unknown (`trainer.rundir.names.hms`, as train.log writes it)."""
+    return hms(seconds)
 
 
 def estimate(clips: int, val_fraction: float, fraction: float, batch_size: int, epochs: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
@@ -59,3 +60,11 @@ def new_run_name(prefix: str, now: datetime | None = None) -> str:
 def step_file_name(step: int, suffix: str) -> str:
     """`step-00000300.pt`: the name of a per-checkpoint file (checkpoint, alignment, mel, sample, health)."""
     return f"step-{step:08d}{suffix}"
+
+
+def hms(seconds: float | None) -> str:
+    """A duration as h:mm:ss (train.log's ETA, dataset sizes, estimates), rounded to the second; `?` when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    total = int(round(seconds))
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
