@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from trainer.rundir import RunDir
+from trainer.rundir.source import RunSource, as_source
 from tui.follow import RunFollower
 from tui.run_analysis import LiveAnalysis
 from tui.screens.monitor_data import CHART_INTERVAL_S, DEFAULT_SMOOTHING, smoothing_step, verdict_text
@@ -86,9 +87,10 @@ class CompareUpdated(Message):
 class ComparedRun:
     """One run of the comparison: its follower, analysis, checkpoints and smoothing."""
 
-    def __init__(self, run: RunDir, marker: str, style: str):
-        self.run, self.marker, self.style = run, marker, style
-        self.follower = RunFollower(run)
+    def __init__(self, run: RunDir | RunSource, marker: str, style: str):
+        self.run, self.marker, self.style = as_source(run), marker, style
+        """The run's source: voxtop's run directory or another trainer's folder."""
+        self.follower = RunFollower(self.run)
         self.analysis: LiveAnalysis | None = None
         self.smoothers: dict[str, IncrementalEma] = {}
         self.x = XCache()
@@ -101,19 +103,20 @@ class ComparedRun:
         wanted = {metric} | ({f"{metric_kind(metric)}/t", "train/t"} if x_axis != "step" else set())
         self.follower.want(wanted)
         changed = self.follower.poll()
-        if self.analysis is None:
-            from trainer.rundir.queries import detector_config
-
-            self.analysis = LiveAnalysis(detector_config(self.run.config_path))
+        if self.analysis is None:  # another trainer's run brings its own (trainer.foreign), as in the Monitor
+            live = getattr(self.run, "live_analysis", None)
+            self.analysis = live() if live is not None else LiveAnalysis(self.run.detector_config())
+        folder_path = self.run.checkpoints_dir
         try:
-            stat = self.run.checkpoints_dir.stat()
-            folder = (stat.st_mtime_ns, stat.st_ino)
+            stat = folder_path.stat() if folder_path is not None else None
+            folder = (stat.st_mtime_ns, stat.st_ino) if stat is not None else None
         except FileNotFoundError:
             folder = None
-        if folder != self._folder:
+        if folder != self._folder or folder is None:  # no folder to watch: listed on each poll
             self._folder = folder
-            self.checkpoint_steps = [c.step for c in self.run.checkpoints()]
-            changed = True
+            steps = [c.step for c in self.run.checkpoints()]
+            if steps != self.checkpoint_steps:
+                self.checkpoint_steps, changed = steps, True
         history = self.follower.history
         judged = (id(history), history.val_loss.count, history.val_loss.version, len(history.checkpoint_records),
                   tuple(self.checkpoint_steps), history.health_version)
@@ -156,7 +159,7 @@ class ComparedRun:
 class CompareModel:
     """Follows the compared runs and builds views for a chart width, metric, smoothing and window."""
 
-    def __init__(self, runs: Sequence[RunDir], clock: Any = time.monotonic):
+    def __init__(self, runs: Sequence[RunDir | RunSource], clock: Any = time.monotonic):
         self.runs = [ComparedRun(run, RUN_MARKERS[i % len(RUN_MARKERS)], RUN_STYLES[i % len(RUN_STYLES)])
                      for i, run in enumerate(runs)]
         self._clock = clock
@@ -235,7 +238,7 @@ class CompareScreen(ChartKeys, ReportsWorkerFailures, Screen[None]):
         *CHART_BINDINGS,
     ]
 
-    def __init__(self, runs: Sequence[RunDir], metric: str = DEFAULT_METRIC):
+    def __init__(self, runs: Sequence[RunDir | RunSource], metric: str = DEFAULT_METRIC):
         super().__init__()
         self.compared = list(runs)
         self.model = CompareModel(self.compared)
