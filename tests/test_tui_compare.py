@@ -74,3 +74,29 @@ async def test_marked_runs_overlay_with_their_markers_verdicts_and_recommended_c
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
     live.release()
+
+
+@sync
+async def test_another_trainers_run_compares_beside_a_voxtop_run(tmp_path: Path) -> None:
+    import sys
+
+    pytest.importorskip("torch", reason="the foreign run's checkpoints are written with torch.save")
+    sys.path.insert(0, str(Path(__file__).parent / "foreign"))
+    import make_runs
+
+    live = typical_run(tmp_path / "runs")
+    make_runs.write_dllogger(tmp_path / "runs")  # NVIDIA's Tacotron2 logs: nvlog.json, checkpoint_Tacotron2_N.pt
+    app = create_app(tmp_path, tmp_path / "runs", gpu_sampler=FakeSampler, refresh_s=0.2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunsScreen"
+                       and app.screen.query_one("#runs").row_count == 2)
+        await pilot.press("space", "down", "space", "c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen" and app.screen.view is not None
+                       and not app.screen.view.reading)
+        screen = app.screen
+        chart = screen.query_one("#compare-chart")
+        await wait_for(pilot, lambda: len([line for line in chart.lines if len(line.steps)]) == 2)
+        assert {line.label for line in chart.lines} == {"demo_20231114_221320", "dllogger"}
+        text = legend(screen)
+        assert "dllogger · " in text and "recommended: step" in text.split("dllogger")[1]
+    live.release()
