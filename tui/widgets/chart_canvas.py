@@ -53,6 +53,8 @@ class Picture:
     plot_left: int = 0
     plot_width: int = 0
     rows: list[str] = field(default_factory=list)
+    runs: list[list[tuple[int, int, str]]] = field(default_factory=list)
+    """Per row, the (start, end, style) of each coloured run of cells (the widget paints rows from these)."""
 
 
 def _segment_points(xs: np.ndarray, ys: np.ndarray, connect: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +135,7 @@ def draw(strokes: Sequence[Stroke], x_axis: Axis, y_axis: Axis, width: int, heig
         row = int(round(float(_scaled(np.array([tick]), y_axis.low, y_axis.high, plot_height, True)[0])))
         if 0 <= row < plot_height and row not in tick_rows:
             tick_rows[row] = label
-    text, rows = Text(no_wrap=True, overflow="crop"), []
+    text, rows, runs = Text(no_wrap=True, overflow="crop"), [], []
     for row, (cells, row_owners) in enumerate(zip(grid.tolist(), owners)):
         label = tick_rows.get(row)
         prefix = f"{label:>{label_width - 1}}┤" if label is not None else " " * (label_width - 1) + "│"
@@ -141,21 +143,27 @@ def draw(strokes: Sequence[Stroke], x_axis: Axis, y_axis: Axis, width: int, heig
         rows.append(line)
         start = len(text)
         text.append(line + "\n")
-        _style_runs(text, start + len(prefix), row_owners, strokes)
+        styled = _style_runs(len(prefix), row_owners, strokes)
+        runs.append(styled)
+        for begin, end, style in styled:
+            text.stylize(style, start + begin, start + end)
     axis_row = _x_labels(x_axis, label_width, plot_width)
     rows.append(axis_row)
+    runs.append([])
     text.append(axis_row)
-    return Picture(text, label_width, plot_width, rows)
+    return Picture(text, label_width, plot_width, rows, runs)
 
 
-def _style_runs(text: Text, start: int, owners: np.ndarray, strokes: Sequence[Stroke]) -> None:
-    """Colour each run of cells drawn by one stroke with its style (vertical marks dim)."""
+def _style_runs(offset: int, owners: np.ndarray, strokes: Sequence[Stroke]) -> list[tuple[int, int, str]]:
+    """The (start, end, style) of each run of cells drawn by one stroke (vertical marks dim), from `offset`."""
     edges = np.flatnonzero(np.diff(owners)) + 1
+    styled = []
     for begin, end in zip([0, *edges.tolist()], [*edges.tolist(), len(owners)]):
         owner = int(owners[begin])
         style = "dim" if owner == -2 else (strokes[owner].style if owner >= 0 else "")
         if style:
-            text.stylize(style, start + begin, start + end)
+            styled.append((offset + begin, offset + end, style))
+    return styled
 
 
 def _x_labels(x_axis: Axis, left: int, plot_width: int) -> str:

@@ -11,9 +11,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tui.series import nice_ticks
@@ -122,6 +125,8 @@ class LineChart(Widget):
         self._picture_key: tuple[int, int, int] | None = None
         self._drawn_x: tuple[float, float] | None = None
         self._version = 0
+        self._strips_of: Picture | None = None
+        self._strips: dict[int, Strip] = {}
 
     def on_mount(self) -> None:
         self.border_title = plain(f"{self.title}: {self.empty_text}")  # metric names come from disk: never markup
@@ -173,6 +178,30 @@ class LineChart(Widget):
 
     def render(self) -> Text:
         return self.picture().text
+
+    def render_line(self, y: int) -> Strip:
+        """One row of the picture as segments, cached: no Text to convert on each repaint."""
+        picture = self.picture()
+        if self._strips_of is not picture:
+            self._strips_of, self._strips = picture, {}
+        strip = self._strips.get(y)
+        if strip is None:
+            width = self.content_size.width
+            base = self.rich_style
+            if y >= len(picture.rows):
+                strip = Strip([Segment(" " * width, base)], width)
+            else:
+                row, segments, at = picture.rows[y], [], 0
+                for begin, end, style in picture.runs[y]:
+                    if begin > at:
+                        segments.append(Segment(row[at:begin], base))
+                    segments.append(Segment(row[begin:end], base + Style.parse(style)))
+                    at = end
+                if at < len(row):
+                    segments.append(Segment(row[at:], base))
+                strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+            self._strips[y] = strip
+        return strip
 
     def x_at(self, column: int) -> float | None:
         """The x value under a column of the widget (None outside the plot)."""
