@@ -13,8 +13,8 @@ and the CPU cost of following a TensorBoard-logged run while it is written.
    reads without TensorFlow (size_guidance 0 for scalars: every point kept), and tbparse's `SummaryReader.scalars`.
    Wall time, CPU time (the process's user + system, start and imports included) and peak RSS of each,
    --repeat rounds interleaved; the three must agree on the number of scalars.
-3. Follows a live run: a writer process appends RVC's ten scalars per logged step, 20 steps a second (200 scalars/s,
-   far denser than RVC's default of one logged step per 200). First a reader polls every second as the Monitor
+3. Follows a live run: a writer process appends RVC's ten scalars per logged step, --follow-rate steps a second
+   (default 5: 50 scalars/s, as bench/follow_cpu.py's 50 records/s; RVC's default logs one step in 200). First a reader polls every second as the Monitor
    does (its CPU time over --follow-s seconds, as a share of one core); then voxtop itself in a tmux pane
    (100x30), its Monitor open on the run (the TUI process's CPU time over --follow-s seconds).
 """
@@ -154,7 +154,7 @@ while time.time() < end:
             value=[summary_pb2.Summary.Value(tag=tag, simple_value=1.0 / step)]))
         out.write(_frame(event.SerializeToString()))
     out.flush()
-    time.sleep(0.05)
+    time.sleep(1.0 / float(sys.argv[3]))
 """
 
 FOLLOWER = """
@@ -181,15 +181,15 @@ print(f"{cpu / (time.monotonic() - began) * 100:.2f} {polls} {points} {sum(s.cou
 """
 
 
-def follow(seconds: float) -> dict[str, float]:
-    """The follower's share of a core while a writer logs RVC's scalars 20 steps a second."""
+def follow(seconds: float, rate: float) -> dict[str, float]:
+    """The follower's share of a core while a writer logs RVC's ten scalars `rate` steps a second."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "logs" / "live"
         folder.mkdir(parents=True)
         (folder / "config.json").write_text("{}")
         (folder / "G_0.pth").write_bytes(b"")
         target = folder / f"events.out.tfevents.{int(time.time())}.live.1.0"
-        writer = subprocess.Popen([sys.executable, "-c", WRITER % str(ROOT), str(target), str(seconds + 3)])
+        writer = subprocess.Popen([sys.executable, "-c", WRITER % str(ROOT), str(target), str(seconds + 3), str(rate)])
         try:
             result = subprocess.run([sys.executable, "-c", FOLLOWER % str(ROOT), str(folder), str(seconds)],
                                     capture_output=True, text=True, timeout=seconds + 60,
@@ -200,8 +200,8 @@ def follow(seconds: float) -> dict[str, float]:
         return {"core_percent": float(share), "polls": int(polls), "new_points": int(points), "series_points": int(total)}
 
 
-def follow_tui(seconds: float) -> dict[str, float]:
-    """The TUI's share of a core, its Monitor open on an RVC folder a writer logs to 20 steps a second."""
+def follow_tui(seconds: float, rate: float) -> dict[str, float]:
+    """The TUI's share of a core, its Monitor open on an RVC folder a writer logs to `rate` steps a second."""
     import shutil
 
     import psutil
@@ -215,7 +215,8 @@ def follow_tui(seconds: float) -> dict[str, float]:
         (folder / "config.json").write_text("{}")
         (folder / "G_0.pth").write_bytes(b"")
         target = folder / f"events.out.tfevents.{int(time.time())}.live.1.0"
-        writer = subprocess.Popen([sys.executable, "-c", WRITER % str(ROOT), str(target), str(seconds + 40)])
+        writer = subprocess.Popen([sys.executable, "-c", WRITER % str(ROOT), str(target), str(seconds + 40),
+                                   str(rate)])
         session = f"voxtop-tb-follow-{os.getpid()}"
         try:
             subprocess.run(["tmux", "new-session", "-d", "-x", "100", "-y", "30", "-s", session,
@@ -259,6 +260,9 @@ def main() -> int:
     parser.add_argument("--skip-slow", action="store_true", help="voxtop only (no EventAccumulator, no tbparse)")
     parser.add_argument("--follow-s", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=1, help="rounds of the three readers, interleaved")
+    parser.add_argument("--follow-rate", type=float, default=5.0,
+                        help="logged steps a second (ten scalars each) while following (default 5: 50 scalars/s)")
+    parser.add_argument("--skip-read", action="store_true", help="only the following part")
     args = parser.parse_args()
     folder = args.data / "logs" / "bench"
     began = time.perf_counter()
@@ -268,7 +272,7 @@ def main() -> int:
     print(f"event file: {path} ({path.stat().st_size / 2**20:.0f} MB), ready in {time.perf_counter() - began:.0f} s")
     print(f"load before: {os.getloadavg()[0]:.2f} (1-min average, {os.cpu_count()} cores)")
     results: dict[str, list[dict[str, float]]] = {}
-    names = ["voxtop"] if args.skip_slow else ["voxtop", "EventAccumulator", "tbparse"]
+    names = [] if args.skip_read else ["voxtop"] if args.skip_slow else ["voxtop", "EventAccumulator", "tbparse"]
     for _ in range(args.repeat):  # interleaved, so a change of load falls on all of them
         for name in names:
             found = measure(name, folder)
@@ -278,14 +282,15 @@ def main() -> int:
     median = {name: {key: statistics.median(run[key] for run in runs) for key in ("seconds", "cpu_s")}
               for name, runs in results.items()}
     for name, found in median.items():
-        if name != "voxtop":
+        if name != "voxtop" and "voxtop" in median:
             print(f"voxtop is {found['seconds'] / median['voxtop']['seconds']:.0f}x faster than {name} in wall time, "
                   f"{found['cpu_s'] / median['voxtop']['cpu_s']:.0f}x in CPU time (medians)")
     if args.follow_s > 0:
-        live = follow(args.follow_s)
+        live = follow(args.follow_s, args.follow_rate)
+        print(f"{args.follow_rate * len(TAGS):g} scalars/s logged ({args.follow_rate:g} steps of ten tags)")
         print(f"following a live run (the reader, polled every second): {live['core_percent']:.2f}% of a core "
               f"over {args.follow_s:.0f} s ({live['polls']} polls, {live['new_points']} new points)")
-        shown = follow_tui(args.follow_s)
+        shown = follow_tui(args.follow_s, args.follow_rate)
         print(f"following a live run (voxtop's TUI, its Monitor open): {shown['core_percent']:.2f}% of a core "
               f"over {shown['seconds']:.0f} s")
     print(f"load after: {os.getloadavg()[0]:.2f}")

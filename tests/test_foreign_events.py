@@ -109,16 +109,18 @@ def test_follows_a_growing_file_with_a_half_written_record(tmp_path: Path) -> No
     assert reader.corrupt == 0 and reader.read_new().records == 0
 
 
-def test_corrupt_records_are_counted_and_skipped(tmp_path: Path) -> None:
-    records = [bytearray(frame(scalar_event("loss", step, float(step)))) for step in range(1, 101)]
-    records[10][-6] ^= 0xFF  # data flipped: the data CRC fails
-    records[50][3] ^= 0x40  # a length flipped: its CRC fails, the reader finds the next record
-    records[70][-1] ^= 0x01  # the stored data CRC itself
+@pytest.mark.parametrize("count", [100, 3000])  # a follower's few records (one by one) and a long file (in bulk)
+def test_corrupt_records_are_counted_and_skipped(tmp_path: Path, count: int) -> None:
+    records = [bytearray(frame(scalar_event("loss", step, float(step)))) for step in range(1, count + 1)]
+    bad = [count // 10, count // 2, count * 7 // 10]
+    records[bad[0]][-6] ^= 0xFF  # data flipped: the data CRC fails
+    records[bad[1]][3] ^= 0x40  # a length flipped: its CRC fails, the reader finds the next record
+    records[bad[2]][-1] ^= 0x01  # the stored data CRC itself
     path = tmp_path / "events.out.tfevents.1.host"
     path.write_bytes(b"".join(bytes(r) for r in records) + b"\x05\x00\x00")
     reader = EventFileReader(path)
     batch = reader.read_new()
-    assert batch.scalars["loss"][0].tolist() == [s for s in range(1, 101) if s not in (11, 51, 71)]
+    assert batch.scalars["loss"][0].tolist() == [s for s in range(1, count + 1) if s - 1 not in bad]
     assert reader.corrupt == 3
 
 

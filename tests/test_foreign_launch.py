@@ -124,3 +124,8 @@ def test_cli_reads_other_trainers_folders(tmp_path: Path) -> None:
     assert watched.returncode == 0, watched.stderr
     assert "overtraining on loss/g/total" in watched.stdout
     assert "minimum of loss/g/mel at step 1800" in watched.stdout and "recommended: step 3600" in watched.stdout
+    exported = voxtop(tmp_path, "metrics", str(rvc), "--csv", "--fields", "loss/g/kl")
+    assert exported.returncode == 0, exported.stderr
+    lines = exported.stdout.splitlines()
+    assert lines[0] == "metric,step,wall_time,value" and len(lines) == 1 + make_runs.LAST_STEP // 50
+    assert lines[1].startswith("train/loss/g/kl,50,")

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from trainer.overtrain import DetectorConfig, Verdict
 
 
+#: Seconds a foreign run's status is kept before it is read again (voxtop's trainer writes its own every 5 s).
+STATUS_EVERY_S = 5.0
+
+
 @dataclass(frozen=True)
 class Minimum:
     """A local minimum of the watched tag, and the checkpoint on disk saved nearest it (None when none is near)."""
@@ -136,6 +140,8 @@ class ForeignRun(RunSource):
         self.layout = layout
         self._name = name or self._default_name(layout.folder)
         self._reader: ForeignMetricsReader | None = None
+        self._status: dict[str, Any] | None = None
+        self._status_at = -math.inf
 
     @staticmethod
     def _default_name(folder: Path) -> str:
@@ -184,11 +190,17 @@ class ForeignRun(RunSource):
         return newest
 
     def status(self) -> dict[str, Any] | None:
+        """State, newest step and what was read, like a status.json; read again at most every STATUS_EVERY_S
+        (a Monitor asks every second, and its own reader follows the logs already)."""
+        now = time.monotonic()
+        if self._status is not None and now - self._status_at < STATUS_EVERY_S:
+            return self._status
         history = self.history()
-        written = self._written_at()
-        return {"state": self.state(), "step": history.last_step(), "epoch": 0, "total_steps": 0,
-                "updated_at": written, "trainer": self.layout.label, "layout": self.layout.kind,
-                "tags": history.tags(), "corrupt_records": self._reader.corrupt if self._reader else 0}
+        self._status, self._status_at = {
+            "state": self.state(), "step": history.last_step(), "epoch": 0, "total_steps": 0,
+            "updated_at": self._written_at(), "trainer": self.layout.label, "layout": self.layout.kind,
+            "tags": history.tags(), "corrupt_records": self._reader.corrupt if self._reader else 0}, now
+        return self._status
 
     def state(self, status: dict[str, Any] | None = None) -> str:
         """`running` while the trainer wrote its logs in the last minute, else `unknown` (voxtop did not start

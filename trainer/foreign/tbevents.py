@@ -32,6 +32,9 @@ FOOTER_BYTES = 4  # masked CRC of the data
 SHORT_BYTES = 255
 #: Bytes read from a file per block: bounds the reader's memory on a long file.
 BLOCK_BYTES = 16 * 2**20
+#: Fewer records than this in a read are decoded one by one (a follower's poll): the bulk path's numpy calls
+#: cost more than protobuf for a few dozen records.
+BULK_MIN_RECORDS = 256
 #: Records framed one by one before the reader predicts the pattern of their lengths.
 SEQUENTIAL_RECORDS = 32
 #: Most records predicted at once (each prediction is checked before it is taken).
@@ -171,6 +174,13 @@ class EventFileReader:
         covered = np.zeros(len(starts), dtype=bool)
         leftover = []
         bad = 0
+        if len(starts) < BULK_MIN_RECORDS:  # a follower's few new records: one by one costs less than numpy's calls
+            runs = []
+            covered[:] = True
+            leftover.append(np.arange(len(starts)))
+            header_ok = _headers_ok(np, view, starts, lengths)
+            bad += int((~header_ok).sum())
+            leftover[0] = leftover[0][header_ok]
         for first, count, period, period_bytes in runs:  # predicted runs: each phase a strided matrix, no copy
             for phase in range(min(period, count)):
                 rows = np.arange(first + phase, first + count, period)
@@ -209,7 +219,8 @@ class EventFileReader:
         for row in slow_rows.tolist():
             begin = int(starts[row]) + HEADER_BYTES
             body = data[begin:begin + int(lengths[row])]
-            if int(lengths[row]) > SHORT_BYTES and not _data_crc_ok(data, begin, body):
+            if (int(lengths[row]) > SHORT_BYTES or len(starts) < BULK_MIN_RECORDS) \
+                    and not _data_crc_ok(data, begin, body):
                 bad += 1
                 continue
             before = len(batch.blobs)
