@@ -100,7 +100,8 @@ def read_series(source: RunSource, wanted: Iterable[str] | None = None) -> RunSe
     result = RunSeries(source.name)
     if not fields:
         return result
-    new = source.metrics_reader().read_new_columns(fields, tail=0)
+    unwanted = frozenset(kind for kind in SERIES_KINDS if kind not in fields)  # skipped, not parsed one by one
+    new = source.metrics_reader().read_new_columns(fields, tail=0, drop=unwanted)
     resumes = [(line, resumed_from_step(r)) for line, r in zip(new.record_lines, new.records)
                if resumed_from_step(r) is not None]
     for kind, names in chosen.items():
