@@ -386,9 +386,10 @@ class ForeignLiveAnalysis:
     watched tag, the minima of the minima tag, the checkpoint at the best minimum still on disk), in the
     shape of `tui.run_analysis.LiveAnalysis.result`, so the Monitor's table, chart marks and verdict line
     say what `voxtop checkpoints` says. Recomputed when the evaluations or checkpoints change, at most every
-    `min_interval_s` for new evaluations alone (a long run replays its whole series)."""
+    `min_interval_s` for new evaluations alone (a long run replays its whole series; TensorBoard reloads
+    every 30 s)."""
 
-    def __init__(self, source: Any, min_interval_s: float = 10.0):
+    def __init__(self, source: Any, min_interval_s: float = 30.0):
         self.source = source
         self.min_interval_s = min_interval_s
         self.result: dict[str, Any] = {"verdict": None, "minima": [], "onset_step": None, "candidates": [],
