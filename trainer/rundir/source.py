@@ -154,8 +154,9 @@ class VoxtopRun(RunSource):
         if not isinstance(raw, str) or not raw:
             return None
         path = Path(raw) if Path(raw).is_absolute() else self.run.path / raw
-        # a record names a file of this run, never one elsewhere (`../`), and only a regular file is a picture
-        if not inside(self.run.path, path) or regular_file_problem(path) is not None:
+        # a record names a file of this run, never one elsewhere (`../`), and only a regular file is a
+        # picture (one not there yet is the reader's to report)
+        if not inside(self.run.path, path) or regular_file_problem(path) not in (None, "missing"):
             return None
         return path
 
