@@ -266,8 +266,13 @@ def make_recogniser(language: str, sentences: list[str], enabled: bool, log: Any
 # --- one checkpoint -----------------------------------------------------------------------
 
 
-def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = print) -> dict[str, Any]:
-    """Render and measure the held-out sentences with one checkpoint; writes files and the result."""
+def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = print,
+             listen: bool | None = None) -> dict[str, Any]:
+    """Render and measure the held-out sentences with one checkpoint; writes files and the result.
+
+    `listen` overrides the run's `[health] recogniser` (a benchmark that needs the read-through
+    figures of many checkpoints sooner than pocketsphinx can listen to them all).
+    """
     import torch
 
     from trainer import checkpoints as ckpt
@@ -287,7 +292,8 @@ def evaluate(run: RunDir, checkpoint: Path, frames_per_char: float, log: Any = p
     device = torch.device("cpu")
     companion = network.companion(run.path, device, log)  # DC-TTS Text2Mel: the newest SSRN of its pair
     sentences = sentences_for(language.code, config.health.sentences)
-    recogniser = make_recogniser(language.code, sentences, config.health.recogniser, log)
+    recogniser = make_recogniser(language.code, sentences,
+                                 config.health.recogniser if listen is None else listen, log)
     folder = run.health_folder(step)
     folder.mkdir(parents=True, exist_ok=True)
     readings = []
