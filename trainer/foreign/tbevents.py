@@ -216,6 +216,7 @@ class EventFileReader:
                 leftover.append(rest)
                 bad += failed
         slow_rows = np.sort(np.concatenate(leftover)) if leftover else np.empty(0, dtype=np.int64)
+        singles: dict[str, list[tuple[int, int, float, float]]] = {}
         for row in slow_rows.tolist():
             begin = int(starts[row]) + HEADER_BYTES
             body = data[begin:begin + int(lengths[row])]
@@ -224,7 +225,7 @@ class EventFileReader:
                 bad += 1
                 continue
             before = len(batch.blobs)
-            if not self._decode_event(np, body, row, collected, batch.blobs):
+            if not self._decode_event(np, body, row, singles, batch.blobs):
                 bad += 1
             for k in range(before, len(batch.blobs)):
                 blob = batch.blobs[k]
@@ -232,10 +233,11 @@ class EventFileReader:
                                            blob.data if self.keep_blob_data else b"", blob.width, blob.height,
                                            blob.sample_rate, str(self.path), self.offset + int(starts[row]))
         batch.corrupt += bad
+        _add_singles(np, singles, collected)
         batch.scalars = _join_scalars(np, collected)
         return consumed, batch
 
-    def _decode_event(self, np: Any, body: bytes, row: int, collected: dict[str, list[tuple[Any, Any, Any, Any]]],
+    def _decode_event(self, np: Any, body: bytes, row: int, collected: dict[str, list[tuple[int, int, float, float]]],
                       blobs: list[EventBlob]) -> bool:
         """Decode one record with protobuf into `collected` scalars and `blobs`; False when it is not an Event."""
         from google.protobuf.message import DecodeError
@@ -271,7 +273,7 @@ class EventFileReader:
         return True
 
     def _decode_tensor(self, np: Any, tensor: Any, plugin: str, tag: str, row: int, step: int, wall_time: float,
-                       collected: dict[str, list[tuple[Any, Any, Any, Any]]], blobs: list[EventBlob]) -> None:
+                       collected: dict[str, list[tuple[int, int, float, float]]], blobs: list[EventBlob]) -> None:
         """A tensor summary: a scalar (one number), images (`images` plugin) or audio (`audio` plugin)."""
         from trainer.foreign.tbproto import DT_STRING
 
@@ -350,10 +352,18 @@ def _data_crc_ok(data: bytes, begin: int, body: bytes) -> bool:
     return masked_crc32c(body) == stored
 
 
-def _collect(np: Any, collected: dict[str, list[tuple[Any, Any, Any, Any]]], tag: str, row: int, step: int,
+def _collect(np: Any, singles: dict[str, list[tuple[int, int, float, float]]], tag: str, row: int, step: int,
              wall_time: float, value: float) -> None:
-    collected.setdefault(tag, []).append((np.array([row]), np.array([step], dtype=np.int64),
-                                         np.array([wall_time]), np.array([value])))
+    """One scalar decoded by protobuf (made into arrays with the others of its tag by `_add_singles`)."""
+    singles.setdefault(tag, []).append((row, step, wall_time, value))
+
+
+def _add_singles(np: Any, singles: dict[str, list[tuple[int, int, float, float]]],
+                 collected: dict[str, list[tuple[Any, Any, Any, Any]]]) -> None:
+    for tag, points in singles.items():
+        rows, steps, walls, values = zip(*points)
+        collected.setdefault(tag, []).append((np.asarray(rows, dtype=np.int64), np.asarray(steps, dtype=np.int64),
+                                              np.asarray(walls, dtype=np.float64), np.asarray(values, dtype=np.float64)))
 
 
 def _join_scalars(np: Any, collected: dict[str, list[tuple[Any, Any, Any, Any]]]) -> dict[str, tuple[Any, Any, Any]]:
