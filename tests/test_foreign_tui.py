@@ -60,3 +60,20 @@ async def test_an_rvc_run_in_the_runs_screen_and_monitor(rvc: Path, tmp_path: Pa
         picture = app.screen.query_one("#picture")
         await wait_for(pilot, lambda: picture.matrix is not None, timeout_s=20)
         assert picture.matrix.shape == (40, 64)  # RVC's slice/mel_gen of step 6000, decoded from the event file
+
+
+@sync
+async def test_two_foreign_runs_compared(rvc: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runs = tmp_path / "runs"
+    shutil.copytree(rvc, runs / "voice_a")
+    shutil.copytree(rvc, runs / "voice_b")
+    app = create_app(tmp_path / "datasets", runs, gpu_sampler=FakeSampler)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await wait_for(pilot, lambda: app.screen.query_one("#runs", DataTable))
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.press("space", "down", "space", "c")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen")
+        await wait_for(pilot, lambda: "voice_a" in screen_text(app) and "voice_b" in screen_text(app), timeout_s=20)
+        await pilot.pause(1.0)
+        assert not [n for n in app._notifications if n.severity == "error"]

@@ -247,6 +247,11 @@ class LaunchedRun(RunSource):
         return self.run.log_path
 
     @property
+    def config_path(self) -> Path:
+        """A launched command has no voxtop config: this path does not exist, and readers take the defaults."""
+        return self.run.config_path
+
+    @property
     def checkpoints_dir(self) -> Path | None:
         foreign = self._foreign()
         return foreign.checkpoints_dir if foreign is not None else self.logdir

@@ -260,6 +260,12 @@ class ForeignRun(RunSource):
                                       analysis.checkpoint_values.get(checkpoint.step), None, tags))
         return CheckpointTable(rows, analysis.recommended, analysis.recommended_reason)
 
+    @property
+    def config_path(self) -> Path:
+        """Where a voxtop run keeps its config.toml; another trainer's folder has none, so readers of it
+        (the detector's settings) fall back to their defaults."""
+        return self.path / "config.toml"
+
     def live_analysis(self) -> ForeignLiveAnalysis:
         """What the Monitor analyses this run with (in place of voxtop's val-loss analysis)."""
         return ForeignLiveAnalysis(self)
