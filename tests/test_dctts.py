@@ -174,3 +174,13 @@ def test_frame_by_frame_inference_is_the_network_itself() -> None:
         queries = model.audio_enc(F.pad(frames[:, :, :-1], (1, 0)))
         logits = model.decode(values, queries, torch.from_numpy(decoded.alignment)[None])
     assert torch.allclose(torch.sigmoid(logits), frames, atol=1e-5)
+
+
+def test_a_slurm_script_of_a_pair_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from conftest import voxtop
+
+    config = tiny_config(tmp_path, model={"preset": "tiny", "name": "dctts"})
+    result = voxtop("script", str(config), "--format", "slurm", runs=tmp_path / "runs")
+    assert result.returncode == 1 and "--set model.network=NAME" in result.stderr
+    one = voxtop("script", str(config), "--format", "slurm", "--set", "model.network=ssrn", runs=tmp_path / "runs")
+    assert one.returncode == 0, one.stderr

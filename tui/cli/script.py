@@ -11,7 +11,7 @@ from tui.cli.train import load_checked_config
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    from trainer.launch import run_prefix
+    from trainer.launch import PAIRED_NETWORKS, run_prefix
     from trainer.rundir import RunError, check_run_prefix
     from tui.scripts import ScriptError, ScriptSpec, render
 
@@ -22,6 +22,11 @@ def cmd_script(args: argparse.Namespace) -> int:
     venv = _venv_arg(args.venv)
     try:
         config = load_checked_config(args.config, args.set, dataset_here=False)
+        if args.format == "slurm" and config.model.name in PAIRED_NETWORKS and not config.model.network:
+            raise Refused(f"{args.config}: a {config.model.name} voice is {len(PAIRED_NETWORKS[config.model.name])} "
+                          f"runs ({' and '.join(PAIRED_NETWORKS[config.model.name])}) and a Slurm job trains one: "
+                          "write one script per network (--set model.network=NAME), or use --format bash, "
+                          "which trains both on one machine")
         prefix = check_run_prefix(run_prefix(config, args.name))
         nproc = config.device.nproc
         if args.gpus_per_node is not None:
