@@ -4,6 +4,10 @@ The folder holds `model.pt` (only tensors, lists, strings and numbers, so
 `torch.load(..., weights_only=True)` reads it and it can run no code), the training
 `config.toml`, the `alphabet.txt` of symbol ids and a `README.txt` on loading it with
 torchaudio's Tacotron2. The same `model.pt` works as `train.pretrained` for a warm start.
+
+A DC-TTS voice is a pair of runs: exporting either run writes both networks into one `model.pt`
+(format `voxtop-dctts`; this run's chosen checkpoint, the other run's recommended one), which
+`python -m trainer.models.dctts.speak` reads.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 from trainer.rundir import RunDir, RunError
 from trainer.rundir.queries import checkpoint_table
 
-FORMAT = "voxtop-tacotron2"
+FORMAT = "voxtop-tacotron2"  # Tacotron2's; each network names its own (`Network.export_format`)
 FORMAT_VERSION = 1
 
 
