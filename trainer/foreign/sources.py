@@ -142,6 +142,8 @@ class ForeignRun(RunSource):
         self._reader: ForeignMetricsReader | None = None
         self._status: dict[str, Any] | None = None
         self._status_at = -math.inf
+        self._summary: RunSummary | None = None
+        self._summary_at = -math.inf
 
     @staticmethod
     def _default_name(folder: Path) -> str:
@@ -211,6 +213,14 @@ class ForeignRun(RunSource):
         return "running" if written is not None and time.time() - written < STALE_AFTER_S else "unknown"
 
     def summary(self) -> RunSummary:
+        """The run at a glance, read again at most every STATUS_EVERY_S (the Runs screen asks every 2 s)."""
+        now = time.monotonic()
+        if self._summary is not None and now - self._summary_at < STATUS_EVERY_S:
+            return self._summary
+        self._summary, self._summary_at = self._read_summary(), now
+        return self._summary
+
+    def _read_summary(self) -> RunSummary:
         history = self.history()
         train, val = history.train_tag(), history.verdict_tag()
 

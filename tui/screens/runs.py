@@ -176,7 +176,7 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
     def _tick(self) -> None:
         """The periodic refresh, skipped while another screen (the Monitor) covers this one:
         on_screen_resume refreshes on the way back."""
-        if self.is_current:
+        if self.app.screen is self:  # `is_current` is also true under a screen that lets it show through
             self._list_runs()
 
     @work(thread=True, exclusive=True, group="runs", exit_on_error=False, description="listing the runs")
