@@ -129,3 +129,31 @@ def test_cli_reads_other_trainers_folders(tmp_path: Path) -> None:
     lines = exported.stdout.splitlines()
     assert lines[0] == "metric,step,wall_time,value" and len(lines) == 1 + make_runs.LAST_STEP // 50
     assert lines[1].startswith("train/loss/g/kl,50,")
+
+
+def test_a_launched_run_is_shown_as_its_command_line(tmp_path: Path) -> None:
+    import asyncio
+    import shlex
+
+    from tui.app import create_app
+    from tui.screens.monitor import MonitorScreen
+    from tui_helpers import FakeSampler, wait_for as settle_until
+
+    runs, logdir = tmp_path / "runs", tmp_path / "logs"
+    run = launched(runs, logdir, "--steps", "20", "--step-s", "0.01")
+    wait_for(lambda: (run.read_status() or {}).get("state") == "finished")
+    command = shlex.join([sys.executable, str(FAKE), str(logdir), "--steps", "20", "--step-s", "0.01"])
+    assert json.loads(voxtop(runs, "runs", "--json").stdout)[0]["command"] == command
+
+    async def drive() -> None:
+        app = create_app(tmp_path / "datasets", runs, gpu_sampler=FakeSampler, refresh_s=0.2)
+        async with app.run_test(size=(200, 40)) as pilot:
+            await settle_until(pilot, lambda: getattr(app.screen, "summaries", None))
+            detail = str(app.screen.query_one("#run-detail").render())
+            assert f"command: {command}" in detail
+            await pilot.press("enter")
+            await settle_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.view is not None)
+            assert app.screen.view.command == command
+            assert f"command: {command}" in str(app.screen.query_one("#mon-title").render())
+
+    asyncio.run(drive())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -228,7 +229,8 @@ class LaunchedRun(RunSource):
                           step=found.step if found else 0, total_steps=0, epoch=0,
                           train_loss=found.train_loss if found else None, val_loss=found.val_loss if found else None,
                           val_attention=None, started_at=status.get("started_at"),
-                          error=str(error) if error else None, checkpoints=found.checkpoints if found else 0)
+                          error=str(error) if error else None, checkpoints=found.checkpoints if found else 0,
+                          command=shlex.join(self.command))
 
     def metrics_reader(self) -> MetricsReader:
         foreign = self._foreign()

@@ -131,6 +131,8 @@ class RunSummary:
     error: str | None
     checkpoints: int
     train_attention: float | None = None
+    command: str | None = None
+    """The command line of a run started by `voxtop launch` (None for voxtop's own runs)."""
 
     @classmethod
     def unreadable(cls, run: RunDir, reason: str) -> RunSummary:
@@ -148,7 +150,7 @@ class RunSummary:
                 "total_steps": self.total_steps, "epoch": self.epoch, "started_at": self.started_at,
                 "error": self.error, "train_loss": self.train_loss, "val_loss": self.val_loss,
                 "train_attention_score": self.train_attention, "val_attention_score": self.val_attention,
-                "checkpoints": self.checkpoints}
+                "checkpoints": self.checkpoints, **({"command": self.command} if self.command else {})}
 
 
 def _whole(value: Any) -> int | None:

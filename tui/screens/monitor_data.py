@@ -12,6 +12,7 @@ skip them.
 from __future__ import annotations
 
 import math
+import shlex
 import socket
 import threading
 import time
@@ -78,6 +79,8 @@ class MonitorView:
     malformed: int = 0
     analysis: dict[str, Any] = field(default_factory=dict)
     checkpoint_health: dict[int, HealthSummary] = field(default_factory=dict)
+    command: str | None = None
+    """The command line of a run started by `voxtop launch`, shown under the title."""
     """Read-through health of the checkpoints still on disk (those checked so far)."""
     health: HealthSummary | None = None
     """The newest checked checkpoint's health (its file may be gone), None for none yet."""
@@ -211,7 +214,7 @@ def title_text(view: MonitorView, asked: str | None = None) -> str:
     processes = f" · {view.world_size} processes" if (view.world_size or 1) > 1 else ""
     verdict = f"verdict: {view.verdict}" if live else f"last verdict: {view.verdict}"
     title = f"{view.name} · {state.upper()}{processes} · epoch {view.epoch} · {verdict}"
-    detail = _state_detail(view, asked)
+    detail = _state_detail(view, asked) or (f"command: {view.command}" if view.command else None)
     if detail:
         title += "\n" + detail
     return title
@@ -550,7 +553,9 @@ class MonitorModel:
         checkpoints, tags, records, checked = self._table_for()
         start = history.start or {}
         analysis = self.analysis.result
+        launched = getattr(self.source, "command", None)
         return MonitorView(
+            command=shlex.join(launched) if launched else None,
             name=self.source.name, state=state, step=step, total_steps=total,
             epoch=int(status.get("epoch") or last_train.get("epoch") or 0),
             world_size=start.get("world_size"), steps_per_s=rate, eta_s=eta, loss=loss,

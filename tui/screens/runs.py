@@ -223,7 +223,9 @@ class RunsScreen(ReportsWorkerFailures, Screen[None]):
         else:
             pair = self.pairs.get(summary.name)
             paired = f" · pair of {pair} (w in the Monitor switches to it)" if pair else ""
-            detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s){paired}"))
+            command = f"\ncommand: {summary.command}" if summary.command else ""
+            detail.update(visible(f"{summary.path} · {summary.checkpoints} checkpoint(s){paired}{command}",
+                                  keep_newlines=True))
 
     def _marked_row(self, row: tuple[str, ...]) -> tuple[str, ...]:
         """A run's cells with `✓ ` before the name when it is marked for comparing (no colour needed)."""
