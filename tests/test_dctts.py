@@ -184,3 +184,38 @@ def test_a_slurm_script_of_a_pair_is_refused_with_what_to_do(tmp_path: Path) -> 
     assert result.returncode == 1 and "--set model.network=NAME" in result.stderr
     one = voxtop("script", str(config), "--format", "slurm", "--set", "model.network=ssrn", runs=tmp_path / "runs")
     assert one.returncode == 0, one.stderr
+
+
+def test_linear_features_are_keyed_by_the_audio_and_never_trusted_blindly(tmp_path: Path) -> None:
+    """SSRN's own cache proves itself like the mel cache: a re-recorded wav is computed again, a damaged
+    file is recomputed, and a clip id from disk never names a file outside the dataset."""
+    import shutil
+
+    from trainer.dataset import Clip
+    from trainer.features import ClipError
+    from trainer.models.dctts.features import LinearCache
+
+    dataset = tmp_path / "demo"
+    shutil.copytree(ROOT / "datasets" / "demo", dataset, ignore=shutil.ignore_patterns(".voxtop"))
+    data = cfg.load(tiny_config(tmp_path, data={"dataset": str(dataset)})).data
+    cache = LinearCache(data)
+    clip_id = sorted(p.stem for p in (dataset / "wavs").glob("*.wav"))[0]
+    clip = Clip(id=clip_id, text="x", wav=f"wavs/{clip_id}.wav", line=1, duration_s=1.0)
+    assert cache.build([clip]) == 1 and cache.build([clip]) == 0
+    first, before = cache.path(clip), cache.load(clip)
+
+    other = sorted(p for p in (dataset / "wavs").glob("*.wav"))[1]
+    wav = dataset / clip.wav
+    replacement = tmp_path / "replacement.wav"
+    shutil.copy2(other, replacement)
+    replacement.replace(wav)  # re-recorded: another file where the clip's wav was
+    assert cache.path(clip) != first and cache.build([clip]) == 1
+    assert cache.load(clip).shape != before.shape or not np.array_equal(cache.load(clip), before)
+
+    np.save(cache.path(clip), np.full((3, 3), np.nan, dtype=np.float16))  # damaged on disk
+    loaded = cache.load(clip)
+    assert loaded.shape[0] == data.n_fft // 2 + 1 and np.isfinite(loaded).all()
+    assert cache.usable(np.load(cache.path(clip)))  # written again, whole
+
+    with pytest.raises(ClipError):
+        cache.path(Clip(id="../escape", text="x", wav="wavs/../escape.wav", line=1, duration_s=1.0))

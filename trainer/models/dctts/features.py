@@ -17,7 +17,7 @@ import torch
 
 from trainer.config import DataConfig
 from trainer.dataset import Clip
-from trainer.features import FeatureCache, MelExtractor, cache_folder
+from trainer.features import FeatureCache, MelExtractor, audio_key, cache_folder, wav_path
 from trainer.rundir import atomic_write
 
 #: dB of a log mel value 0 is 20·log10(e)·value; REF_DB maps to 1, REF_DB − RANGE_DB to 0.
@@ -51,18 +51,27 @@ class LinearCache:
         self._extractor: MelExtractor | None = None
 
     def path(self, clip: Clip) -> Path:
-        return self.folder / f"{clip.id}.npy"
+        """The clip's file, named by its id and what its wav is (`audio_key`): a re-recorded wav gets a new one.
+
+        The id is checked first (`wav_path`): a clip from a cache on disk never names a file outside."""
+        return self.folder / f"{clip.id}.{audio_key(wav_path(self.data, clip))}.npy"
+
+    def usable(self, values: object) -> bool:
+        """Whether a cached file holds what was written: finite float16 `[n_fft // 2 + 1, frames]` in [0, 1]."""
+        return (isinstance(values, np.ndarray) and values.dtype == np.float16 and values.ndim == 2
+                and values.shape[0] == self.data.n_fft // 2 + 1 and values.shape[1] > 0
+                and bool(np.isfinite(values).all()))
 
     def build(self, clips: list[Clip], log: object = None) -> int:
         """Compute what is not cached yet; the same trimming as the mel, so the frames line up."""
-        todo = [clip for clip in clips if not self.path(clip).exists()]
+        todo = [clip for clip in clips if not self.path(clip).is_file()]
         if not todo:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         extractor = self._extractor = self._extractor or MelExtractor(self.data)
         window = torch.hann_window(self.data.win)
         for done, clip in enumerate(todo, 1):
-            waveform = extractor.trim(extractor.load_audio(Path(self.data.dataset) / clip.wav))
+            waveform = extractor.trim(extractor.load_audio(wav_path(self.data, clip)))
             with torch.no_grad():
                 spectrum = torch.stft(waveform, self.data.n_fft, self.data.hop, self.data.win, window,
                                       center=True, return_complex=True).abs()
@@ -74,7 +83,17 @@ class LinearCache:
         return len(todo)
 
     def load(self, clip: Clip) -> np.ndarray:
-        return np.load(self.path(clip)).astype(np.float32)
+        """The clip's linear magnitudes; a damaged or foreign file is computed again, never trained on."""
+        path = self.path(clip)
+        try:
+            values = np.load(path, allow_pickle=False) if path.is_file() else None
+        except (OSError, ValueError):
+            values = None
+        if not self.usable(values):
+            path.unlink(missing_ok=True)
+            self.build([clip])
+            values = np.load(path, allow_pickle=False)
+        return values.astype(np.float32)
 
 
 def mel_cache_and_linear(data: DataConfig) -> tuple[FeatureCache, LinearCache]:
