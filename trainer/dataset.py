@@ -436,7 +436,7 @@ def list_datasets(root: str | Path) -> list[Path]:
     """Sub-folders of `root` that look like datasets (have metadata.csv or wavs/), by name."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name.lower())
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:  # none yet; a file in its place or no permission is the caller's to say
         return []
     return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")
             and (os.path.exists(os.path.join(e.path, METADATA)) or os.path.isdir(os.path.join(e.path, WAVS)))]

@@ -110,7 +110,12 @@ class VoxtopApp(App[None]):
         """
         if event.state is WorkerState.ERROR:
             error = event.worker.error
-            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            if isinstance(error, OSError):  # which path, why, and what to do
+                from trainer.rundir.faults import describe_os_error
+
+                reason: Any = describe_os_error(error, "reading")
+            else:
+                reason = error
             self.notify(f"{event.worker.description or event.worker.name} failed: {reason}", severity="error",
                         timeout=10)
 
