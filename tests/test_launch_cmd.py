@@ -34,7 +34,8 @@ def test_launch_quit_reattach_and_stop(tmux: Tmux, tmp_path: Path) -> None:  # n
     time.sleep(1.5)
     assert len(list(logdir.glob("checkpoint_*.pth"))) > step_before  # still training
 
-    tmux.start(f"cd {ROOT} && exec {VOXTOP} --runs {runs} watch --lines 3 {folder.name}")  # re-attach
+    # re-attach; the pane stays after watch exits, so its last lines can be read
+    tmux.start(f"cd {ROOT} && {VOXTOP} --runs {runs} watch --lines 3 {folder.name}; sleep 60")
     tmux.wait_for(lambda s: "saved checkpoint_" in s)
     assert stop(run)  # the Monitor's stop: SIGTERM to the supervisor, which passes SIGINT to the trainer
     screen = tmux.wait_for(lambda s: f"voxtop: run {folder.name} stopped" in s)
