@@ -78,10 +78,10 @@ def main() -> int:
     app_cmd = f"cd {scratch} && exec {VOXTOP} --runs {runs} --datasets {scratch}"
     floor, app = [], []
     try:
-        time_to_marker(session, app_cmd, "runs in")  # warm the page cache once, untimed
+        time_to_marker(session, app_cmd, "Runs · folder")  # warm the page cache once, untimed
         for _ in range(args.repeat):  # interleaved, so load changes hit both alike
             floor.append(time_to_marker(session, floor_cmd, "FLOORREADY"))
-            app.append(time_to_marker(session, app_cmd, "runs in"))
+            app.append(time_to_marker(session, app_cmd, "Runs · folder"))
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
         shutil.rmtree(scratch, ignore_errors=True)

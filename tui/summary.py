@@ -8,6 +8,7 @@ mtime so that an idle run costs one stat per refresh.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,14 @@ class RunsIndex:
 
     def _foreign_summaries(self, skip: set[Path]) -> list[RunSummary]:
         """The summaries of the folders other trainers (or `voxtop launch`) wrote in the runs folder."""
+        try:  # only voxtop's runs there (the common case): no reader of other trainers' folders to import
+            others = any(entry.is_dir() and not entry.name.startswith(".") and Path(entry.path) not in skip
+                         for entry in os.scandir(self.runs_root))
+        except OSError:
+            others = False
+        if not others:
+            self._foreign = {}
+            return []
         from trainer.foreign.sources import foreign_sources
 
         kept = {}
