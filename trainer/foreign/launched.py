@@ -30,7 +30,7 @@ from trainer.rundir.layout import CheckpointFile, RunDir
 from trainer.rundir.names import HEARTBEAT_S, RunError, new_run_name
 from trainer.rundir.queries import CheckpointTable, RunSummary
 from trainer.rundir.reader import MetricsReader
-from trainer.rundir.source import RunSource
+from trainer.rundir.source import RunDirSource
 
 LAUNCH_FILE = "launch.json"
 #: Seconds between SIGINT and SIGTERM when a launched command is asked to stop (VOXTOP_STOP_GRACE_S overrides).
@@ -178,11 +178,11 @@ def _signal(child: subprocess.Popen[bytes], signum: int) -> None:
 # --- the run source -------------------------------------------------------------------------------
 
 
-class LaunchedRun(RunSource):
+class LaunchedRun(RunDirSource):
     """A command started by `voxtop launch`: status and log from its run folder, the rest from its logdir."""
 
     def __init__(self, run: RunDir, spec: dict[str, Any]):
-        self.run = run
+        super().__init__(run)
         self.spec = spec
         self._metrics: Any = None
 
@@ -206,20 +206,6 @@ class LaunchedRun(RunSource):
                 self._metrics = ForeignRun(layout, name=self.name)
         return self._metrics
 
-    @property
-    def name(self) -> str:
-        return self.run.name
-
-    @property
-    def path(self) -> Path:
-        return self.run.path
-
-    def status(self) -> dict[str, Any] | None:
-        return self.run.read_status()
-
-    def state(self, status: dict[str, Any] | None = None) -> str:
-        return self.run.effective_state(status)
-
     def summary(self) -> RunSummary:
         status = self.run.read_status() or {}
         foreign = self._foreign()
@@ -234,7 +220,7 @@ class LaunchedRun(RunSource):
 
     def metrics_reader(self) -> MetricsReader:
         foreign = self._foreign()
-        return foreign.metrics_reader() if foreign is not None else MetricsReader(self.run.path / "metrics.jsonl")
+        return foreign.metrics_reader() if foreign is not None else MetricsReader(self.run.metrics_path)
 
     def checkpoints(self) -> list[CheckpointFile]:
         foreign = self._foreign()
@@ -243,10 +229,6 @@ class LaunchedRun(RunSource):
     def checkpoint_table(self, detector: Any = None, sentences: bool = True) -> CheckpointTable:
         foreign = self._foreign()
         return foreign.checkpoint_table(detector, sentences) if foreign is not None else CheckpointTable()
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.run.log_path
 
     @property
     def config_path(self) -> Path:

@@ -100,8 +100,9 @@ class RunSource(ABC):
         return None
 
 
-class VoxtopRun(RunSource):
-    """A voxtop run directory (the run contract of `trainer.rundir`)."""
+class RunDirSource(RunSource):
+    """A source whose name, status, staleness and log are a voxtop run folder's (`RunDir`): voxtop's own
+    runs, and commands started by `voxtop launch`."""
 
     def __init__(self, run: RunDir):
         self.run = run
@@ -120,6 +121,14 @@ class VoxtopRun(RunSource):
     def state(self, status: dict[str, Any] | None = None) -> str:
         return self.run.effective_state(status)
 
+    @property
+    def log_path(self) -> Path | None:
+        return self.run.log_path
+
+
+class VoxtopRun(RunDirSource):
+    """A voxtop run directory (the run contract of `trainer.rundir`)."""
+
     def summary(self) -> RunSummary:
         return run_summary(self.run)  # reads the newest records itself: an unreadable run is listed as such
 
@@ -134,10 +143,6 @@ class VoxtopRun(RunSource):
 
     def tail(self, max_bytes: int) -> tuple[list[dict[str, Any]], int]:
         return tail_records(self.run.metrics_path, max_bytes)
-
-    @property
-    def log_path(self) -> Path | None:
-        return self.run.log_path
 
     @property
     def checkpoints_dir(self) -> Path | None:
