@@ -96,12 +96,17 @@ def _unbuffered_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def cmd_train(args: argparse.Namespace) -> int:
+def prepared_runs(args: argparse.Namespace) -> list[RunDir]:
+    """CONFIG checked (with --set) and its run folders made, as `train` and `prepare` do: one, or a DC-TTS
+    config's pair. Refused or RunError say why nothing was made."""
     from trainer.launch import prepare_runs
 
+    return prepare_runs(args.runs, load_checked_config(args.config, args.set), args.name)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
     try:
-        config = load_checked_config(args.config, args.set)
-        runs = prepare_runs(args.runs, config, args.name)
+        runs = prepared_runs(args)
     except (Refused, RunError) as exc:
         return fail(str(exc))
     for run in runs:
@@ -185,12 +190,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from trainer.launch import prepare_runs
-    from trainer.rundir import RunError
-
     try:
-        config = load_checked_config(args.config, args.set)
-        runs = prepare_runs(args.runs, config, args.name)
+        runs = prepared_runs(args)
     except (Refused, RunError) as exc:
         return fail(str(exc))
     for run in runs:  # a DC-TTS config makes its pair of runs, one path a line
